@@ -1,0 +1,545 @@
+"""Scenario configuration: one typed schema, TOML files with ``extends``, dotted ``--set`` overrides.
+
+Every field carries its valid range; anything unknown, mistyped or out of range raises a
+:class:`ConfigError` naming the file, the dotted key and the value. Defaults document their source or
+say plainly that they are assumptions (most are then calibrated, see ``docs/VALIDATION.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migration_abm.errors import ConfigError
+from migration_abm.geography import REGIONS
+
+
+def _p(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
+    """A dataclass field with a valid range [lo, hi] and a one-line description."""
+    meta = {"min": lo, "max": hi, "doc": doc}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+PROB = {"lo": 0.0, "hi": 1.0}
+
+
+@dataclass
+class RunConfig:
+    start_year: int = _p(2010, 1900, 2200, "base year; the district table must have pop_<start_year>")
+    end_year: int = _p(2035, 1900, 2200, "last simulated year (inclusive)")
+    seed: int = _p(20100728, 0, None, "root seed of the run's numpy SeedSequence")
+    households_per_agent: float = _p(100.0, 1.0, 1e6, "households represented by one agent row (1 = full scale)")
+
+
+@dataclass
+class DataConfig:
+    regions: str = _p("chongqing", doc="'chongqing' (packaged) or a path to a district CSV with the same columns")
+    boundaries: str = _p("chongqing", doc="'chongqing' (packaged), 'none', or a GeoJSON path with properties.code")
+    circuity: float = _p(1.2, 1.0, 3.0, "road distance / great-circle distance between district centroids")
+
+
+@dataclass
+class PopulationConfig:
+    household_size: float = _p(2.70, 1.0, 8.0, "mean persons per household at the base year (2010 census: 2.70)")
+    max_household_size: int = _p(8, 2, 12, "largest household generated")
+    share_0_14: float = _p(0.1698, 0.0, 1.0, "city age share 0-14 at the base year (2010 census 16.98 %)")
+    share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
+    urban_share: dict[str, float] = _p(
+        {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486, "northeast_eco": 0.4180,
+         "southeast_eco": 0.3464}, 0.0, 1.0,
+        "urban share where a district's own urban_<year> is missing (2013 1 % survey by region; 渝中 100 %)")
+    urban_agricultural_hukou_share: float = _p(
+        0.47, 0.0, 1.0, "share of urban residents holding agricultural hukou at base year "
+        "(derived: (53 % resident urbanisation - 28 % non-agricultural hukou) / 53 %, FACTS §1-2)")
+    high_skill_share_urban: float = _p(0.25, 0.0, 1.0, "assumption: share of urban households with post-secondary education")
+    high_skill_share_rural: float = _p(0.04, 0.0, 1.0, "assumption: same for rural households")
+    low_skill_share_urban: float = _p(0.35, 0.0, 1.0, "assumption: share of urban households with primary education or less")
+    low_skill_share_rural: float = _p(0.65, 0.0, 1.0, "assumption: same for rural households")
+
+
+@dataclass
+class DemographyConfig:
+    fertility_rate: float = _p(1.3, 0.0, 8.0, "assumption (calibrated): total fertility rate, births spread over ages 20-39")
+    mortality_makeham: float = _p(0.0005, 0.0, 0.1, "assumption: age-independent annual death hazard")
+    mortality_gompertz_a: float = _p(0.00003, 0.0, 0.1, "assumption: Gompertz level (hazard at age 0)")
+    mortality_gompertz_b: float = _p(0.095, 0.0, 0.3, "assumption: Gompertz slope per year of age")
+    leave_home_rate: float = _p(0.12, 0.0, 1.0, "assumption: yearly probability a non-head member aged 20-29 forms own household")
+    leaver_upskill: float = _p(0.4, 0.0, 1.0, "assumption: probability a leaver is one education level above the parents")
+
+
+@dataclass
+class SectorGrowth:
+    agriculture: float = _p(-0.03, -0.5, 0.5, "annual growth of agricultural jobs")
+    industry: float = _p(0.02, -0.5, 0.5, "annual growth of industrial jobs")
+    services: float = _p(0.03, -0.5, 0.5, "annual growth of service jobs")
+    wage_growth: float = _p(0.07, -0.5, 0.5, "annual real wage growth")
+
+
+def _growth(agri: float, ind: float, serv: float, wage: float) -> Any:
+    return field(default_factory=lambda: SectorGrowth(agri, ind, serv, wage), metadata={"doc": ""})
+
+
+@dataclass
+class EconomyConfig:
+    """Economy scenario per region (strategy: services in the core, emerging industries in the expansion
+    area, industry in new development, ecology in the eco regions). Rates are assumptions."""
+
+    core: SectorGrowth = _growth(-0.05, 0.0, 0.04, 0.07)
+    expansion: SectorGrowth = _growth(-0.04, 0.045, 0.045, 0.075)
+    new_development: SectorGrowth = _growth(-0.03, 0.04, 0.03, 0.075)
+    northeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    gdp_per_capita_by_wing_2010: dict[str, float] = _p(
+        {"core": 34828.0, "expansion": 34828.0, "new_development": 34828.0, "northeast_eco": 16108.0,
+         "southeast_eco": 15259.0}, 0.0, None,
+        "yuan; derived from 2010 GDP by wing (yearbook 2011 t.2-13) / 2010 census population by wing")
+    district_productivity_from_gdp_2020: bool = _p(True, doc="spread wing productivity over districts by 2020 GDP per 2010 resident")
+    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "wage elasticity to relative district productivity")
+    sector_wage_premium: dict[str, float] = _p({"agriculture": 0.45, "industry": 1.0, "services": 1.05}, 0.0, None,
+                                               "assumption: sector wage relative to industry")
+    urban_services_share: dict[str, float] = _p(
+        {"core": 0.75, "expansion": 0.55, "new_development": 0.45, "northeast_eco": 0.5, "southeast_eco": 0.5},
+        0.0, 1.0, "assumption: share of urban jobs in services at the base year")
+    rural_agriculture_share: float = _p(0.7, 0.0, 1.0, "assumption: share of employed rural households farming")
+    labour_share: float = _p(0.5, 0.0, 1.0, "assumption: wage bill / GDP, turns GDP per capita into wages")
+    skill_wage_premium: list[float] = _p([0.75, 1.0, 1.6], 0.0, None, "assumption: wage relative to middle skill (low, middle, high)")
+    employment_rate: float = _p(0.85, 0.0, 1.0, "assumption: initial share of working-age households employed")
+    vacancy_rate: float = _p(0.03, 0.0, 1.0, "assumption: initial vacancies as a share of jobs")
+    separation_rate: float = _p(0.08, 0.0, 1.0, "assumption: yearly job separation probability")
+    matching_efficiency: float = _p(0.7, 0.0, 5.0, "Cobb-Douglas matching efficiency (hires = m U^0.5 V^0.5)")
+    unemployed_income_share: float = _p(0.3, 0.0, 1.0, "income of a jobless household relative to local wage")
+
+
+@dataclass
+class BehaviourConfig:
+    consider_base: float = _p(0.04, 0.0, 1.0, "yearly probability a household considers moving, all else neutral")
+    consider_young: float = _p(0.8, -10, 10, "log-odds added if the head is 18-34")
+    consider_old: float = _p(-1.5, -10, 10, "log-odds added if the head is 60+")
+    consider_unemployed: float = _p(0.7, -10, 10, "log-odds added if the household has no job")
+    consider_rural: float = _p(0.3, -10, 10, "log-odds added for rural residents")
+    consider_overload: float = _p(2.0, 0.0, 50, "log-odds per unit of overload (population / carrying capacity - 1)")
+    consider_network: float = _p(4.0, 0.0, 100, "log-odds per unit share of the origin's population already moved")
+    carrying_capacity: dict[str, float] = _p({"northeast_eco": 0.9, "southeast_eco": 0.9}, 0.0, 10.0,
+                                             "assumption: ecological carrying capacity as a share of base-year population")
+    beta_income: float = _p(1.6, 0.0, 20, "utility per unit log expected income (wage × job-finding probability)")
+    beta_hukou: float = _p(0.6, 0.0, 20, "utility of hukou accessibility (policy openness in [0, 1])")
+    beta_school: float = _p(0.6, 0.0, 20, "utility of schooling access for households with children")
+    beta_insurance: float = _p(0.3, 0.0, 20, "utility of social-insurance access")
+    beta_service: float = _p(0.5, 0.0, 20, "utility per unit log public-service provision per capita")
+    beta_distance: float = _p(0.8, 0.0, 20, "disutility per unit log(1 + km)")
+    beta_cost: float = _p(1.0, 0.0, 20, "disutility per unit of moving cost / household income")
+    beta_network: float = _p(0.4, 0.0, 20, "utility per unit log(1 + migrants from the same origin per 1000 residents)")
+    beta_housing: float = _p(3.0, 0.0, 50, "disutility per unit housing pressure (occupancy above 90 %)")
+    nonlocal_access: float = _p(0.3, 0.0, 1.0, "schooling / insurance access of non-hukou residents without migrant-rights policy")
+    beta_stay: float = _p(2.0, -20, 20, "utility bonus of staying (inertia / place attachment)")
+    moving_cost_yuan: float = _p(8000.0, 0.0, None, "assumption: fixed cost of an inter-district move (yuan)")
+    cost_per_km_yuan: float = _p(15.0, 0.0, None, "assumption: moving cost per km (yuan)")
+    return_rate: float = _p(0.03, 0.0, 1.0, "yearly probability a migrant household returns to its origin")
+    return_unemployed: float = _p(1.0, -10, 10, "log-odds added to returning if jobless")
+    mover_urban_share: float = _p(0.85, 0.0, 1.0, "assumption: share of inter-district movers settling in the destination's urban area")
+    rural_to_urban_rate: float = _p(0.02, 0.0, 1.0, "yearly probability a staying rural household moves to its district's urban area")
+
+
+@dataclass
+class ExternalConfig:
+    """Migration to and from the rest of China."""
+
+    enabled: bool = _p(True)
+    out_rate: float = _p(0.008, 0.0, 1.0, "yearly probability a household leaves the municipality (before modifiers)")
+    out_unemployed: float = _p(1.0, -10, 10, "log-odds added to leaving if jobless")
+    out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
+    out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
+    in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China per year (before control)")
+    in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
+    control_total: dict[str, float] = _p({}, 0.0, None, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
+
+
+@dataclass
+class RegionHukouRule:
+    min_years: int = _p(5, 0, 50, "years of residence (and work, if required) before admission")
+    require_employment: bool = _p(True, doc="admission needs a job (years of work, not just residence)")
+    quota: float = _p(0.0, 0.0, None, "persons admitted per year (0 = no quota)")
+    open_urban: bool = _p(False, doc="fully open (0 years) in district seats and central towns")
+
+
+def _rule(years: int, open_urban: bool = False) -> Any:
+    return field(default_factory=lambda: RegionHukouRule(years, True, 0.0, open_urban), metadata={"doc": ""})
+
+
+@dataclass
+class HukouPolicy:
+    """July 2010 reform: 5 years of work downtown, 3 in a county seat (FACTS §1); 2013 strategy opens
+    new-development district seats."""
+
+    enabled: bool = _p(True)
+    start_year: int = _p(2010, 1900, 2200)
+    apply_rate: float = _p(0.35, 0.0, 1.0, "yearly probability an eligible household applies")
+    local_conversion: bool = _p(True, doc="rural-hukou urban residents may convert in their own district")
+    core: RegionHukouRule = _rule(5)
+    expansion: RegionHukouRule = _rule(5)
+    new_development: RegionHukouRule = _rule(3, True)
+    northeast_eco: RegionHukouRule = _rule(3)
+    southeast_eco: RegionHukouRule = _rule(3)
+
+
+@dataclass
+class JobMatchingPolicy:
+    """HR database / 对口招工 platform and 定向招工 recruitment subsidies for eco-region job seekers."""
+
+    enabled: bool = _p(True)
+    start_year: int = _p(2013, 1900, 2200)
+    coverage: float = _p(0.3, 0.0, 1.0, "share of eco-region job seekers registered on the platform")
+    match_uplift: float = _p(0.5, 0.0, 10.0, "relative rise of job-finding probability for covered seekers")
+    subsidy_yuan: float = _p(3000.0, 0.0, None, "recruitment subsidy per covered mover to expansion/new-development jobs")
+
+
+@dataclass
+class MigrantRightsPolicy:
+    """Social-insurance portability and equal schooling of migrant children (随迁子女)."""
+
+    enabled: bool = _p(True)
+    start_year: int = _p(2013, 1900, 2200)
+    insurance_portability: float = _p(0.6, 0.0, 1.0, "share of social-insurance entitlement a non-hukou migrant keeps")
+    schooling_equal: float = _p(0.6, 0.0, 1.0, "share of schooling access a non-hukou migrant child gets")
+
+
+@dataclass
+class LandFiscalLinkPolicy:
+    """人地挂钩 / 人钱挂钩: land quotas and fiscal transfers follow settled migrants."""
+
+    enabled: bool = _p(True)
+    start_year: int = _p(2013, 1900, 2200)
+    housing_per_settled: float = _p(1.0, 0.0, 10.0, "housing capacity (persons) added per person granted hukou")
+    service_per_settled: float = _p(1.0, 0.0, 10.0, "service capacity (persons served) added per person granted hukou")
+
+
+@dataclass
+class EcologicalRelocationPolicy:
+    """高山生态扶贫搬迁: rural households in eco regions resettled to towns of their own district."""
+
+    enabled: bool = _p(True)
+    start_year: int = _p(2013, 1900, 2200)
+    end_year: int = _p(2020, 1900, 2200)
+    rate: float = _p(0.01, 0.0, 1.0, "yearly share of rural eco-region households resettled")
+
+
+@dataclass
+class PolicyConfig:
+    hukou: HukouPolicy = field(default_factory=HukouPolicy)
+    job_matching: JobMatchingPolicy = field(default_factory=JobMatchingPolicy)
+    migrant_rights: MigrantRightsPolicy = field(default_factory=MigrantRightsPolicy)
+    land_fiscal_link: LandFiscalLinkPolicy = field(default_factory=LandFiscalLinkPolicy)
+    ecological_relocation: EcologicalRelocationPolicy = field(default_factory=EcologicalRelocationPolicy)
+
+
+@dataclass
+class CapacityConfig:
+    housing_slack: float = _p(0.08, 0.0, 5.0, "assumption: initial housing capacity above base population")
+    housing_growth: dict[str, float] = _p(
+        {"core": 0.005, "expansion": 0.03, "new_development": 0.025, "northeast_eco": 0.01, "southeast_eco": 0.01},
+        0.0, 1.0, "assumption: yearly growth of housing capacity by region (planned construction)")
+    service_growth: float = _p(0.01, 0.0, 1.0, "assumption: yearly growth of public-service capacity")
+
+
+@dataclass
+class Config:
+    """A fully resolved scenario."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    demography: DemographyConfig = field(default_factory=DemographyConfig)
+    economy: EconomyConfig = field(default_factory=EconomyConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    external: ExternalConfig = field(default_factory=ExternalConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    siting: dict[str, Any] = field(default_factory=dict, metadata={"doc": "siting settings (see docs/SITING.md)"})
+    source: str = field(default="<defaults>", metadata={"internal": True})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of every setting (no provenance)."""
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+    def to_toml(self) -> str:
+        """The resolved config as TOML text (round-trips through :func:`from_toml_text`)."""
+        return dumps_toml(self.to_dict())
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str], source: str = "--set") -> Config:
+        """A new validated Config with dotted-key overrides (``{"run.seed": 3}`` or ``["run.seed=3"]``)."""
+        raw = self.to_dict()
+        prov: dict[str, str] = {}
+        _apply_overrides(raw, overrides, source, prov)
+        return build_config(raw, self.source, prov)
+
+
+# --------------------------------------------------------------------------------------------------
+# loading, merging and validation
+# --------------------------------------------------------------------------------------------------
+
+def _merge(base: dict, over: dict, prov: dict[str, str], source: str, prefix: str = "") -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, prov, source, key + ".")
+        else:
+            out[k] = v
+            _mark(v, key, source, prov)
+    return out
+
+
+def _mark(v: Any, key: str, source: str, prov: dict[str, str]) -> None:
+    prov[key] = source
+    if isinstance(v, dict):
+        for k2, v2 in v.items():
+            _mark(v2, f"{key}.{k2}", source, prov)
+
+
+def _read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    src = str(path)
+    if path in seen:
+        raise ConfigError(src, "extends", str(path), "circular extends")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(src, "file", src, "config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
+    base: dict = {}
+    if "extends" in raw:
+        parent = raw.pop("extends")
+        if not isinstance(parent, str):
+            raise ConfigError(src, "extends", parent, "must be a path string")
+        base = _read_toml(path.parent / parent, prov, seen + (path,))
+    # paths inside [data] are relative to the file that names them
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for k in ("regions", "boundaries"):
+            v = data.get(k)
+            if isinstance(v, str) and v not in ("chongqing", "none") and not Path(v).is_absolute():
+                data[k] = str((path.parent / v).resolve())
+    return _merge(base, raw, prov, src)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_overrides(raw: dict, overrides: dict[str, Any] | list[str], source: str, prov: dict[str, str]) -> None:
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(source, item, item, "expected KEY=VALUE")
+            k, v = item.split("=", 1)
+            items.append((k.strip(), _parse_value(v.strip())))
+    for key, value in items:
+        parts = key.split(".")
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(source, ".".join(parts[: i + 1]), nxt, "is not a table")
+            node = nxt
+        node[parts[-1]] = value
+        _mark(value, key, source, prov)
+
+
+def _check_number(v: Any, meta: dict, src: str, key: str) -> None:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ConfigError(src, key, v, "must be a finite number")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and v < lo:
+        raise ConfigError(src, key, v, f"must be >= {lo}")
+    if hi is not None and v > hi:
+        raise ConfigError(src, key, v, f"must be <= {hi}")
+
+
+def _coerce(tp: Any, v: Any, meta: dict, prov: dict[str, str], default_src: str, key: str) -> Any:
+    src = prov.get(key, default_src)
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(v, dict):
+            raise ConfigError(src, key, v, "must be a table")
+        return _build(tp, v, prov, default_src, key + ".")
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if v is None else _coerce(args[0], v, meta, prov, default_src, key)
+    if origin is dict:
+        if not isinstance(v, dict):
+            raise ConfigError(src, key, v, "must be a table")
+        val_tp = typing.get_args(tp)[1]
+        return {str(k): _coerce(val_tp, x, meta, prov, default_src, f"{key}.{k}") for k, x in v.items()}
+    if origin is list:
+        if not isinstance(v, list):
+            raise ConfigError(src, key, v, "must be a list")
+        return [_coerce(typing.get_args(tp)[0], x, meta, prov, default_src, f"{key}[{i}]") for i, x in enumerate(v)]
+    if tp is Any:
+        return v
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise ConfigError(src, key, v, "must be true or false")
+        return v
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(src, key, v, "must be an integer")
+        _check_number(v, meta, src, key)
+        return v
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(src, key, v, "must be a number")
+        _check_number(float(v), meta, src, key)
+        return float(v)
+    if tp is str:
+        if not isinstance(v, str):
+            raise ConfigError(src, key, v, "must be a string")
+        return v
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type, data: dict, prov: dict[str, str], default_src: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fmap = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for k, v in data.items():
+        if k not in fmap:
+            key = f"{prefix}{k}"
+            raise ConfigError(prov.get(key, default_src), key, v, "unknown key")
+    kwargs = {name: _coerce(hints[name], data[name], dict(f.metadata), prov, default_src, prefix + name)
+              for name, f in fmap.items() if name in data}
+    obj = cls(**kwargs)
+    # dict fields keep defaults for keys not given (e.g. one region overridden)
+    for name, f in fmap.items():
+        if name in data and typing.get_origin(hints[name]) is dict and f.default_factory is not dataclasses.MISSING:
+            merged = {**f.default_factory(), **getattr(obj, name)} if name != "siting" else getattr(obj, name)
+            setattr(obj, name, merged)
+    return obj
+
+
+def _validate(cfg: Config, prov: dict[str, str]) -> None:
+    def src(key: str) -> str:
+        return prov.get(key, cfg.source)
+
+    if cfg.run.end_year < cfg.run.start_year:
+        raise ConfigError(src("run.end_year"), "run.end_year", cfg.run.end_year,
+                          f"must be >= run.start_year ({cfg.run.start_year})")
+    p = cfg.population
+    if p.share_0_14 + p.share_65_plus >= 1:
+        raise ConfigError(src("population.share_65_plus"), "population.share_65_plus", p.share_65_plus,
+                          "share_0_14 + share_65_plus must be < 1")
+    for area in ("urban", "rural"):
+        hi, lo = getattr(p, f"high_skill_share_{area}"), getattr(p, f"low_skill_share_{area}")
+        if hi + lo > 1:
+            raise ConfigError(src(f"population.low_skill_share_{area}"), f"population.low_skill_share_{area}",
+                              lo, f"high + low skill shares must be <= 1 (high = {hi})")
+    if len(cfg.economy.skill_wage_premium) != 3:
+        raise ConfigError(src("economy.skill_wage_premium"), "economy.skill_wage_premium",
+                          cfg.economy.skill_wage_premium, "needs 3 values (low, middle, high)")
+    region_dicts = {"population.urban_share": p.urban_share, "economy.urban_services_share": cfg.economy.urban_services_share, "behaviour.carrying_capacity": cfg.behaviour.carrying_capacity,
+                    "economy.gdp_per_capita_by_wing_2010": cfg.economy.gdp_per_capita_by_wing_2010,
+                    "capacity.housing_growth": cfg.capacity.housing_growth}
+    for key, d in region_dicts.items():
+        for k, v in d.items():
+            if k not in REGIONS:
+                raise ConfigError(src(f"{key}.{k}"), f"{key}.{k}", v, f"unknown region; use one of {', '.join(REGIONS)}")
+    for k in cfg.economy.sector_wage_premium:
+        if k not in ("agriculture", "industry", "services"):
+            raise ConfigError(src(f"economy.sector_wage_premium.{k}"), f"economy.sector_wage_premium.{k}", k,
+                              "unknown sector; use agriculture, industry or services")
+    for k, v in cfg.external.control_total.items():
+        if not (k.isdigit() and len(k) == 4):
+            raise ConfigError(src(f"external.control_total.{k}"), f"external.control_total.{k}", v, "key must be a year")
+    reloc = cfg.policy.ecological_relocation
+    if reloc.end_year < reloc.start_year:
+        raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",
+                          reloc.end_year, "must be >= start_year")
+
+
+def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None = None) -> Config:
+    """Validate a raw nested dict into a :class:`Config` (defaults fill what is missing)."""
+    prov = prov or {}
+    cfg = _build(Config, raw, prov, source)
+    cfg.source = source
+    _validate(cfg, prov)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | list[str] = (),
+                override_source: str = "--set") -> Config:
+    """Read a scenario TOML (following ``extends``), apply overrides, validate. ``None`` = defaults."""
+    prov: dict[str, str] = {}
+    raw = _read_toml(Path(path), prov) if path is not None else {}
+    if overrides:
+        _apply_overrides(raw, overrides, override_source, prov)
+    return build_config(raw, str(Path(path).resolve()) if path is not None else "<defaults>", prov)
+
+
+def from_toml_text(text: str, source: str = "<toml>") -> Config:
+    """Rebuild a Config from TOML text (e.g. the copy stored in a results file)."""
+    return build_config(tomllib.loads(text), source)
+
+
+def check_districts(cfg: Config, codes: list[str] | set[str], keys: dict[str, list[str]]) -> None:
+    """Reject district codes (in config lists such as siting districts) not present in the region table."""
+    known = set(codes)
+    for key, values in keys.items():
+        for v in values:
+            if v not in known:
+                raise ConfigError(cfg.source, key, v, "unknown district code")
+
+
+# --------------------------------------------------------------------------------------------------
+# TOML output (tomllib reads only)
+# --------------------------------------------------------------------------------------------------
+
+def _toml_scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_scalar(k)
+
+
+def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
+    """Serialise a nested dict: scalars first, sub-tables as [a.b] sections."""
+    lines, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()) or (isinstance(v, dict) and not prefix and v):
+            tables.append((k, v))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
+    out = "\n".join(lines)
+    for k, v in tables:
+        name = f"{prefix}{_toml_key(k)}"
+        body = dumps_toml(v, name + ".")
+        out += f"\n\n[{name}]\n{body}" if out or prefix else f"[{name}]\n{body}"
+    return out.strip("\n") + ("\n" if not prefix else "")

@@ -1,0 +1,233 @@
+"""Districts, functional regions, distances and adjacency: the spatial frame every other module uses."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from migration_abm.errors import InputError
+
+#: The five functional regions of the 2013 strategy, in reporting order.
+REGIONS: tuple[str, ...] = ("core", "expansion", "new_development", "northeast_eco", "southeast_eco")
+#: Regions whose population exceeds ecological carrying capacity (migration origins in the strategy).
+ECO_REGIONS: tuple[str, ...] = ("northeast_eco", "southeast_eco")
+#: Regions the strategy designates as destinations for new urban residents.
+DESTINATION_REGIONS: tuple[str, ...] = ("expansion", "new_development")
+
+EARTH_RADIUS_KM = 6371.0088
+REQUIRED_COLUMNS = ("code", "name_zh", "name_en", "kind", "functional_region", "area_km2", "lat", "lon")
+_POP_COL = re.compile(r"^pop_(\d{4})$")
+
+
+def data_path(name: str) -> Path:
+    """Path of a file packaged in ``migration_abm/data``."""
+    return Path(str(resources.files("migration_abm") / "data" / name))
+
+
+def census_years(table: pd.DataFrame) -> list[int]:
+    """Census years present in a district table, read from its ``pop_YYYY`` columns."""
+    return sorted(int(m.group(1)) for c in table.columns if (m := _POP_COL.match(str(c))))
+
+
+def load_districts(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate a district table (the packaged Chongqing one by default).
+
+    Any ``pop_YYYY`` column is a census year; ``pop_YYYY_imputed`` flags imputed values. Rows with a
+    missing census value keep NaN (the 2000 census lacks 7 districts).
+    """
+    path = Path(path) if path is not None else data_path("chongqing_districts.csv")
+    src = str(path)
+    try:
+        table = pd.read_csv(path, dtype={"code": str})
+    except FileNotFoundError:
+        raise InputError(src, "file", src, "file not found") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(src, "file", src, f"not a readable CSV ({exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(src, "columns", missing, "required column(s) missing")
+    years = census_years(table)
+    if not years:
+        raise InputError(src, "columns", list(table.columns), "no census column named pop_YYYY")
+
+    def bad(row: int, col: str, reason: str) -> InputError:
+        return InputError(src, f"row {row + 2}, column {col}", table.at[row, col], reason)
+
+    table["code"] = table["code"].astype(str).str.strip()
+    dup = table["code"].duplicated()
+    if dup.any():
+        raise bad(int(np.flatnonzero(dup)[0]), "code", "duplicate district code")
+    for i, reg in enumerate(table["functional_region"]):
+        if reg not in REGIONS:
+            raise bad(i, "functional_region", f"must be one of {', '.join(REGIONS)}")
+    numeric = ["area_km2", "lat", "lon"] + [f"pop_{y}" for y in years]
+    for col in numeric:
+        values = pd.to_numeric(table[col], errors="coerce")
+        nonnum = values.isna() & table[col].notna()
+        if nonnum.any():
+            raise bad(int(np.flatnonzero(nonnum)[0]), col, "not a number")
+        table[col] = values
+    for col, lo, hi in (("lat", -90, 90), ("lon", -180, 180)):
+        out = table[col].isna() | (table[col] < lo) | (table[col] > hi)
+        if out.any():
+            raise bad(int(np.flatnonzero(out)[0]), col, f"must be within [{lo}, {hi}]")
+    nonpos = table["area_km2"].isna() | (table["area_km2"] <= 0)
+    if nonpos.any():
+        raise bad(int(np.flatnonzero(nonpos)[0]), "area_km2", "must be a positive number")
+    for y in years:
+        neg = table[f"pop_{y}"] < 0
+        if neg.any():
+            raise bad(int(np.flatnonzero(neg)[0]), f"pop_{y}", "population must be >= 0")
+        flag = f"pop_{y}_imputed"
+        table[flag] = table[flag].fillna(0).astype(bool) if flag in table.columns else False
+    return table
+
+
+def read_boundaries(path: str | Path | None = None) -> dict[str, list[list[np.ndarray]]]:
+    """District polygons from GeoJSON: code -> list of polygons, each a list of rings (n x 2 lon/lat)."""
+    path = Path(path) if path is not None else data_path("chongqing_districts.geojson")
+    try:
+        gj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), "file", str(path), f"not a readable GeoJSON ({exc})") from None
+    out: dict[str, list[list[np.ndarray]]] = {}
+    for i, feat in enumerate(gj.get("features", [])):
+        code = str(feat.get("properties", {}).get("code", ""))
+        geom = feat.get("geometry") or {}
+        if not code or geom.get("type") not in ("Polygon", "MultiPolygon"):
+            raise InputError(str(path), f"features[{i}]", code or None, "needs properties.code and a (Multi)Polygon")
+        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+        out[code] = [[np.asarray(ring, dtype=float)[:, :2] for ring in poly] for poly in polys]
+    return out
+
+
+def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (broadcasting)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat, dlon = p2 - p1, np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+@dataclass
+class Geography:
+    """Typed view of a district table: codes, regions, census populations, distances, adjacency."""
+
+    districts: pd.DataFrame
+    boundaries: dict[str, list[list[np.ndarray]]] | None = None
+    circuity: float = 1.0
+    source: str = "chongqing"
+    _adjacency_tol_km: float = field(default=1.0, repr=False)
+
+    @classmethod
+    def load(cls, regions: str | Path | None = None, boundaries: str | Path | None = None,
+             circuity: float = 1.0) -> Geography:
+        """Load the packaged Chongqing tables (default) or a user's district table and GeoJSON."""
+        table = load_districts(regions)
+        if boundaries is None and regions is None:
+            bounds = read_boundaries()
+        else:
+            bounds = read_boundaries(boundaries) if boundaries is not None else None
+        if bounds is not None:
+            extra = sorted(set(bounds) - set(table["code"]))
+            if extra:
+                raise InputError(str(boundaries or "boundaries"), "properties.code", extra[0],
+                                 "district code not in the district table")
+        return cls(table, bounds, circuity, str(regions or "chongqing"))
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.districts["code"].to_numpy(dtype=str)
+
+    @property
+    def n(self) -> int:
+        return len(self.districts)
+
+    @property
+    def census_years(self) -> list[int]:
+        return census_years(self.districts)
+
+    @cached_property
+    def region_index(self) -> np.ndarray:
+        """Index into REGIONS of each district's functional region."""
+        lookup = {r: i for i, r in enumerate(REGIONS)}
+        return np.array([lookup[r] for r in self.districts["functional_region"]], dtype=np.int64)
+
+    def in_regions(self, regions: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Boolean mask of districts in any of the given functional regions."""
+        return self.districts["functional_region"].isin(list(regions)).to_numpy()
+
+    def population(self, year: int) -> np.ndarray:
+        """Census population of ``year`` per district (NaN where the census lacks a district)."""
+        col = f"pop_{year}"
+        if col not in self.districts.columns:
+            raise InputError(self.source, "census year", year, f"no column {col}; have {self.census_years}")
+        return self.districts[col].to_numpy(dtype=float)
+
+    @cached_property
+    def distance_km(self) -> np.ndarray:
+        """Symmetric district-centroid distance matrix (km): great-circle distance × circuity."""
+        lat, lon = self.districts["lat"].to_numpy(float), self.districts["lon"].to_numpy(float)
+        d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :]) * self.circuity
+        np.fill_diagonal(d, 0.0)
+        return (d + d.T) / 2
+
+    @cached_property
+    def adjacency(self) -> np.ndarray:
+        """Boolean district adjacency: boundaries within ``_adjacency_tol_km`` of each other.
+
+        The packaged outlines were simplified per district (gaps and overlaps of ~100 m), so shared
+        edges are detected by vertex proximity rather than exact topology.
+        """
+        from scipy.spatial import cKDTree
+
+        if self.boundaries is None:
+            raise InputError(self.source, "boundaries", None, "adjacency needs district boundaries")
+        codes = list(self.codes)
+        lat0 = np.radians(self.districts["lat"].mean())
+        trees = []
+        for code in codes:
+            pts = np.vstack([ring for poly in self.boundaries.get(code, []) for ring in poly])
+            xy = np.column_stack([pts[:, 0] * np.cos(lat0), pts[:, 1]]) * np.radians(1) * EARTH_RADIUS_KM
+            trees.append(cKDTree(xy))
+        adj = np.zeros((len(codes), len(codes)), dtype=bool)
+        for i in range(len(codes)):
+            for j in range(i + 1, len(codes)):
+                if trees[i].count_neighbors(trees[j], self._adjacency_tol_km) > 0:
+                    adj[i, j] = adj[j, i] = True
+        return adj
+
+    def to_regions(self, values: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Sum a per-district array over districts of each functional region along ``axis``."""
+        values = np.asarray(values)
+        values = np.moveaxis(values, axis, -1)
+        out = np.zeros(values.shape[:-1] + (len(REGIONS),), dtype=np.result_type(values, float))
+        for r in range(len(REGIONS)):
+            out[..., r] = values[..., self.region_index == r].sum(axis=-1)
+        return np.moveaxis(out, -1, axis)
+
+    def table(self, year: int | None = None) -> pd.DataFrame:
+        """Districts with region and (optionally) one census year, for display."""
+        cols = ["code", "name_zh", "name_en", "kind", "functional_region", "area_km2"]
+        cols += [f"pop_{y}" for y in self.census_years] if year is None else [f"pop_{year}"]
+        return self.districts[cols].copy()
+
+    def region_table(self) -> pd.DataFrame:
+        """Per-region district count, area and census populations."""
+        rows = []
+        for r, name in enumerate(REGIONS):
+            mask = self.region_index == r
+            row: dict[str, object] = {"region": name, "districts": int(mask.sum()),
+                                      "area_km2": float(self.districts.loc[mask, "area_km2"].sum())}
+            for y in self.census_years:
+                col = self.districts.loc[mask, f"pop_{y}"]
+                row[f"pop_{y}"] = int(col.sum()) if col.notna().all() else None
+            rows.append(row)
+        return pd.DataFrame(rows)

@@ -1,0 +1,141 @@
+"""Labour market: jobs and wages per district and sector, vacancies, separations and job finding.
+
+A single Mesa agent holds the [district, sector] tables; households' employment lives in the
+household columns, so matching is one vectorised pass over job seekers.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from migration_abm.config import Config
+from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography, data_path
+from migration_abm.population import SECTORS, Households
+
+
+def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
+    """Relative productivity per district: 2010 GDP per capita of its wing, spread within the wing by
+    2020 GDP per 2010 resident where the packaged economy table has it (1.0 where it does not)."""
+    import pandas as pd
+
+    e = cfg.economy
+    wing = np.array([e.gdp_per_capita_by_wing_2010.get(r, np.nan) for r in REGIONS])[geo.region_index]
+    if np.isnan(wing).any():
+        wing = np.where(np.isnan(wing), np.nanmean(wing), wing)
+    rel = np.ones(geo.n)
+    if e.district_productivity_from_gdp_2020 and geo.source == "chongqing":
+        econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
+        gdp = econ["gdp_2020"].reindex(geo.codes).to_numpy(float)
+        pc = gdp * 1e8 / geo.population(2010)
+        for r in np.unique(geo.region_index):
+            m = (geo.region_index == r) & np.isfinite(pc)
+            if m.sum() >= 2:
+                rel[m] = pc[m] / np.average(pc[m], weights=geo.population(2010)[m])
+    return wing * rel ** e.productivity_elasticity
+
+
+class LabourMarket(mesa.Agent):
+    """Jobs J[d, s], wages W[d, s] and the yearly job-finding rate per district."""
+
+    def __init__(self, model: mesa.Model, geo: Geography, cfg: Config, hh: Households) -> None:
+        super().__init__(model)
+        self.geo, self.cfg = geo, cfg
+        e = cfg.economy
+        workers = hh.workers() * hh.weight
+        persons = hh.persons().sum()
+        employed_share = workers[hh.employed].sum() / persons
+        premium = np.array([e.sector_wage_premium.get(s, 1.0) for s in SECTORS])
+        self.wage = (district_productivity(geo, cfg) * e.labour_share / max(employed_share, 1e-9))[:, None] * premium
+        self.jobs = self.employment(hh) * (1 + e.vacancy_rate)
+        self.find_rate = np.full(geo.n, 0.5)
+        growth = [getattr(e, r) for r in REGIONS]
+        self._job_growth = np.array([[g.agriculture, g.industry, g.services] for g in growth])[geo.region_index]
+        self._wage_growth = np.array([g.wage_growth for g in growth])[geo.region_index]
+        self.skill_premium = np.asarray(e.skill_wage_premium, dtype=float)
+
+    def employment(self, hh: Households) -> np.ndarray:
+        """Employed workers (persons) by [district, sector]."""
+        n, s = self.geo.n, len(SECTORS)
+        w = (hh.workers() * hh.weight)[hh.employed]
+        idx = hh.district[hh.employed].astype(np.int64) * s + hh.sector[hh.employed]
+        return np.bincount(idx, weights=w, minlength=n * s).reshape(n, s)
+
+    def nonfarm_wage(self) -> np.ndarray:
+        """Mean of industry and service wages per district (what a mover expects to earn)."""
+        return self.wage[:, 1:].mean(axis=1)
+
+    def income(self, hh: Households) -> np.ndarray:
+        """Household income (yuan/yr): wages of its workers if employed, a fallback share otherwise."""
+        earners = np.maximum(hh.workers(), 1)
+        wage = self.wage[hh.district, hh.sector] * self.skill_premium[hh.skill]
+        fallback = self.cfg.economy.unemployed_income_share * self.nonfarm_wage()[hh.district]
+        return np.where(hh.employed & (hh.workers() > 0), wage, fallback) * earners
+
+    def grow(self) -> None:
+        """Apply the economy scenario: jobs and wages grow at their regional rates."""
+        self.jobs *= 1 + self._job_growth
+        self.wage *= (1 + self._wage_growth)[:, None]
+
+    def step(self) -> None:
+        """Grow the economy, separate workers, match job seekers (households in the model's columns)."""
+        hh: Households = self.model.households
+        rng = self.model.rng
+        self.grow()
+        # separations: churn plus layoffs where employment exceeds jobs (e.g. shrinking farming)
+        emp = self.employment(hh)
+        excess = np.clip((emp - self.jobs) / np.maximum(emp, 1e-9), 0, 1)
+        p_sep = 1 - (1 - self.cfg.economy.separation_rate) * (1 - excess[hh.district, hh.sector])
+        lose = hh.employed & (rng.random(hh.n) < p_sep)
+        hh.employed[lose] = False
+        self.match(hh, rng, np.flatnonzero(~hh.employed & (hh.workers() > 0)))
+
+    def match(self, hh: Households, rng: np.random.Generator, seekers: np.ndarray,
+              uplift: np.ndarray | None = None) -> None:
+        """Hire seekers (row indices) in their current district: hires = m·sqrt(U·V), capped at V.
+
+        ``uplift`` (per seeker) raises the hiring odds of job-platform registrants.
+        """
+        n, s = self.geo.n, len(SECTORS)
+        vac = np.clip(self.jobs - self.employment(hh), 0, None)
+        d = hh.district[seekers]
+        u = np.bincount(d, weights=hh.workers()[seekers] * hh.weight[seekers], minlength=n)
+        v = vac.sum(axis=1)
+        hires = np.minimum(v, self.cfg.economy.matching_efficiency * np.sqrt(u * v))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(u > 0, np.minimum(1.0, hires / u), 1.0)
+        self.find_rate = 0.5 * self.find_rate + 0.5 * rate
+        p = rate[d] if uplift is None else np.minimum(1.0, rate[d] * (1 + uplift))
+        hired = seekers[rng.random(len(seekers)) < p]
+        if not len(hired):
+            return
+        # sector drawn in proportion to vacancies (farm jobs only for rural residents)
+        share = vac[hh.district[hired]].copy()
+        share[hh.urban[hired], 0] = 0.0
+        tot = share.sum(axis=1, keepdims=True)
+        share = np.where(tot > 0, share / np.where(tot > 0, tot, 1), np.array([0.0, 0.5, 0.5]))
+        cum = np.cumsum(share, axis=1)
+        pick = (rng.random(len(hired))[:, None] > cum).sum(axis=1)
+        hh.sector[hired] = np.minimum(pick, s - 1).astype(np.int8)
+        hh.employed[hired] = True
+
+    def expected_income(self, hh: Households, rows: np.ndarray, uplift: np.ndarray) -> np.ndarray:
+        """Harris–Todaro expected income [row, district]: P(job) × wage + (1 − P) × fallback."""
+        prem = self.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
+        w = self.nonfarm_wage()
+        p = np.minimum(1.0, self.find_rate[None, :] * (1 + uplift))
+        fallback = self.cfg.economy.unemployed_income_share
+        return prem[:, None] * w[None, :] * (p + (1 - p) * fallback)
+
+
+def platform_uplift(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
+    """Job-platform uplift [row, district]: registered eco-region seekers get ``match_uplift`` on jobs
+    in the expansion and new-development districts (对口招工)."""
+    jm = cfg.policy.job_matching
+    out = np.zeros((len(rows), geo.n))
+    if not jm.enabled or year < jm.start_year or not len(rows):
+        return out
+    eco = geo.in_regions(ECO_REGIONS)
+    covered = eco[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
+    out[np.ix_(covered, geo.in_regions(DESTINATION_REGIONS))] = jm.match_uplift
+    return out

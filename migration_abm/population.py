@@ -1,0 +1,244 @@
+"""Households as columns: the synthetic base-year population and its demography (ageing, deaths,
+births, young adults leaving home). One row per agent; each row stands for ``weight`` households.
+
+Column store rather than one Python object per household so a full-scale run (≈10.7 M households in
+2010) fits in memory and every yearly decision is a vectorised numpy operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from migration_abm.config import Config
+from migration_abm.geography import REGIONS, Geography
+
+AGE_MAX = 100
+NO_MEMBER = -1
+OUTSIDE = -1  # district index for "rest of China"
+SECTORS = ("agriculture", "industry", "services")
+WORK_AGES = (16, 64)
+
+
+@dataclass
+class Households:
+    """Household state, one numpy array per attribute (row i = agent i)."""
+
+    ages: np.ndarray          # int8 [n, K], members' ages sorted descending, -1 = empty slot
+    district: np.ndarray      # int16 district of residence
+    urban: np.ndarray         # bool, lives in the district's urban area (seat, towns)
+    origin: np.ndarray        # int16 district the household comes from (-1 = outside Chongqing)
+    hukou_district: np.ndarray  # int16 district of household registration (-1 = outside)
+    hukou_ag: np.ndarray      # bool, agricultural hukou
+    skill: np.ndarray         # int8 0 low, 1 middle, 2 high education
+    employed: np.ndarray      # bool, household's workers hold jobs
+    sector: np.ndarray        # int8 index into SECTORS (meaningful when employed)
+    years_here: np.ndarray    # int16 years at current residence
+    platform_u: np.ndarray    # float32 uniform draw: registered on the job platform if < coverage
+    weight: np.ndarray        # float64 households represented by the row
+
+    @property
+    def n(self) -> int:
+        return len(self.district)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def take(self, index: np.ndarray) -> Households:
+        """Rows selected by a boolean mask or index array."""
+        return Households(**{k: v[index] for k, v in self.columns().items()})
+
+    def extend(self, other: Households) -> None:
+        """Append rows in place (ages padded to the wider member dimension)."""
+        k = max(self.ages.shape[1], other.ages.shape[1])
+        for name, arr in self.columns().items():
+            new = getattr(other, name)
+            if name == "ages":
+                arr, new = _pad(arr, k), _pad(new, k)
+            setattr(self, name, np.concatenate([arr, new]))
+
+    def size(self) -> np.ndarray:
+        """Members per household."""
+        return (self.ages >= 0).sum(axis=1)
+
+    def persons(self) -> np.ndarray:
+        """Persons represented by each row (members × weight)."""
+        return self.size() * self.weight
+
+    def workers(self) -> np.ndarray:
+        """Working-age (16-64) members per household."""
+        return ((self.ages >= WORK_AGES[0]) & (self.ages <= WORK_AGES[1])).sum(axis=1)
+
+    def head_age(self) -> np.ndarray:
+        """Age of the oldest member (column 0 after sorting)."""
+        return self.ages[:, 0].astype(np.int16)
+
+    def has_children(self, lo: int = 6, hi: int = 14) -> np.ndarray:
+        return ((self.ages >= lo) & (self.ages <= hi)).any(axis=1)
+
+    def sort_members(self) -> None:
+        """Keep members in descending age so column 0 is the head and empty slots trail."""
+        self.ages = -np.sort(-self.ages, axis=1)
+
+
+def _pad(a: np.ndarray, k: int) -> np.ndarray:
+    return a if a.shape[1] == k else np.pad(a, ((0, 0), (0, k - a.shape[1])), constant_values=NO_MEMBER)
+
+
+def age_pmf(cfg: Config) -> np.ndarray:
+    """Single-year age distribution 0..100 matching the configured base-year band shares.
+
+    Uniform within 0-14 and 15-64 (the census gives only band totals); 65+ follows the survival curve
+    implied by the configured mortality so the oldest ages thin out plausibly.
+    """
+    p = cfg.population
+    pmf = np.zeros(AGE_MAX + 1)
+    pmf[0:15] = p.share_0_14 / 15
+    pmf[15:65] = (1 - p.share_0_14 - p.share_65_plus) / 50
+    surv = np.exp(-np.cumsum(death_hazard(cfg, np.arange(65, AGE_MAX + 1))))
+    pmf[65:] = p.share_65_plus * surv / surv.sum()
+    return pmf
+
+
+def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
+    """Gompertz-Makeham annual death hazard by age."""
+    d = cfg.demography
+    return d.mortality_makeham + d.mortality_gompertz_a * np.exp(d.mortality_gompertz_b * ages)
+
+
+def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
+    """Urban share per district: the census urban column where present, else the region default."""
+    default = np.array([cfg.population.urban_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
+    col = f"urban_{year}"
+    if col in geo.districts.columns:
+        own = geo.districts[col].to_numpy(float) / geo.population(year)
+        return np.where(np.isfinite(own), own, default)
+    return default
+
+
+def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Households:
+    """Synthetic households at ``run.start_year``: district totals exact in persons.
+
+    Household sizes are 1 + Poisson(mean - 1) capped at ``max_household_size``; member ages are drawn
+    from :func:`age_pmf`, then swapped between households so every household has an adult while the
+    city age distribution is kept exactly (a swap moves, never changes, an age).
+    """
+    year = cfg.run.start_year
+    pop = geo.population(year)
+    if not np.all(np.isfinite(pop)):
+        missing = list(geo.codes[~np.isfinite(pop)])
+        from migration_abm.errors import ConfigError
+        raise ConfigError(cfg.source, "run.start_year", year, f"census pop_{year} missing for districts {missing}")
+    p = cfg.population
+    K = p.max_household_size
+    hpa = cfg.run.households_per_agent
+    n_d = np.maximum(1, np.rint(pop / (p.household_size * hpa))).astype(np.int64)
+    district = np.repeat(np.arange(geo.n, dtype=np.int16), n_d)
+    n = len(district)
+    size = np.minimum(1 + rng.poisson(p.household_size - 1, n), K)
+    ages = np.full((n, K), NO_MEMBER, dtype=np.int8)
+    slot = np.arange(K)[None, :] < size[:, None]
+    ages[slot] = rng.choice(AGE_MAX + 1, size=int(slot.sum()), p=age_pmf(cfg)).astype(np.int8)
+    _give_every_household_an_adult(ages, rng)
+    hh = Households(
+        ages=-np.sort(-ages, axis=1), district=district, urban=np.zeros(n, bool),
+        origin=district.copy(), hukou_district=district.copy(), hukou_ag=np.ones(n, bool),
+        skill=np.zeros(n, np.int8), employed=np.zeros(n, bool), sector=np.zeros(n, np.int8),
+        years_here=rng.integers(0, 21, n).astype(np.int16), platform_u=rng.random(n, dtype=np.float32),
+        weight=np.zeros(n))
+    # exact district totals: weight = census persons / sampled members
+    members = np.bincount(district, weights=hh.size(), minlength=geo.n)
+    hh.weight = (pop / members)[district]
+    hh.urban = rng.random(n) < base_urban_share(geo, cfg, year)[district]
+    hh.hukou_ag = ~hh.urban | (rng.random(n) < p.urban_agricultural_hukou_share)
+    u = rng.random(n)
+    hi = np.where(hh.urban, p.high_skill_share_urban, p.high_skill_share_rural)
+    lo = np.where(hh.urban, p.low_skill_share_urban, p.low_skill_share_rural)
+    hh.skill = np.where(u < lo, 0, np.where(u < 1 - hi, 1, 2)).astype(np.int8)
+    has_workers = hh.workers() > 0
+    hh.employed = has_workers & (rng.random(n) < cfg.economy.employment_rate)
+    services_share = np.array([cfg.economy.urban_services_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
+    farm = ~hh.urban & (rng.random(n) < cfg.economy.rural_agriculture_share)
+    serv = rng.random(n) < services_share[district]
+    hh.sector = np.where(farm, 0, np.where(serv, 2, 1)).astype(np.int8)
+    return hh
+
+
+def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -> None:
+    """Swap a child of each adult-less household with a spare adult of another household."""
+    adult = ages >= 18
+    n_adults = adult.sum(axis=1)
+    needy = np.flatnonzero(n_adults == 0)
+    if not len(needy):
+        return
+    # spare adults: every adult but the first of households with 2+ adults
+    spare_mask = adult & (np.cumsum(adult, axis=1) >= 2)
+    donors_r, donors_c = np.nonzero(spare_mask)
+    if len(donors_r) < len(needy):
+        raise ValueError("age structure has too few adults to give every household one")
+    pick = rng.choice(len(donors_r), size=len(needy), replace=False)
+    dr, dc = donors_r[pick], donors_c[pick]
+    needy_col = np.zeros(len(needy), dtype=np.int64)  # swap the first member of each needy household
+    ages[needy, needy_col], ages[dr, dc] = ages[dr, dc].copy(), ages[needy, needy_col].copy()
+
+
+# --------------------------------------------------------------------------------------------------
+# demography
+# --------------------------------------------------------------------------------------------------
+
+def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
+    """Age every member one year and remove those who die; returns deaths (members) per row."""
+    occupied = hh.ages >= 0
+    ages = hh.ages.astype(np.int16)
+    ages[occupied] += 1
+    hazard = death_hazard(cfg, np.arange(AGE_MAX + 2))
+    q = 1.0 - np.exp(-hazard)
+    q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
+    r, c = np.nonzero(occupied)
+    die = rng.random(len(r)) < q[ages[r, c]]
+    ages[r[die], c[die]] = NO_MEMBER
+    hh.ages = ages.astype(np.int8)
+    hh.sort_members()
+    return np.bincount(r[die], minlength=hh.n)
+
+
+def give_birth(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
+    """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
+    of adults are women). A household with no free slot cannot add a child. Returns births per row."""
+    fertile = ((hh.ages >= 20) & (hh.ages <= 39)).sum(axis=1)
+    p = cfg.demography.fertility_rate / 40.0
+    births = rng.binomial(fertile, p)
+    free = (hh.ages < 0).sum(axis=1)
+    births = np.minimum(births, free)
+    if births.any():
+        k = hh.ages.shape[1]
+        # fill the first `births` empty slots (empty slots trail after sorting)
+        size = k - free
+        pos = np.arange(k)[None, :]
+        new = (pos >= size[:, None]) & (pos < (size + births)[:, None])
+        hh.ages[new] = 0
+        hh.sort_members()
+    return births
+
+
+def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
+    """Young adults (20-29) who are not the head leave to form a one-person household in the same
+    place. Returns the new households (caller appends them); removes the members from their parents."""
+    rate = cfg.demography.leave_home_rate
+    young = (hh.ages >= 20) & (hh.ages <= 29)
+    young[:, 0] = False
+    r, c = np.nonzero(young)
+    go = rng.random(len(r)) < rate
+    r, c = r[go], c[go]
+    new = hh.take(r)
+    k = hh.ages.shape[1]
+    new.ages = np.full((len(r), k), NO_MEMBER, dtype=np.int8)
+    new.ages[:, 0] = hh.ages[r, c]
+    new.employed = np.zeros(len(r), bool)
+    new.platform_u = rng.random(len(r), dtype=np.float32)
+    # leavers are more often educated than their parents: bump one level with probability 0.5
+    new.skill = np.minimum(2, new.skill + (rng.random(len(r)) < cfg.demography.leaver_upskill)).astype(np.int8)
+    hh.ages[r, c] = NO_MEMBER
+    hh.sort_members()
+    return new
