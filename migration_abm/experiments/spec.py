@@ -22,6 +22,7 @@ from scipy.stats import qmc
 
 from migration_abm.config import Config, load_config
 from migration_abm.errors import ConfigError, InputError
+from migration_abm.experiments.sensitivity import saltelli_unit
 
 DESIGNS = ("grid", "lhs", "sobol", "none")
 DEFAULT_OUTPUTS = ("population", "in_migrants", "out_migrants", "hukou_conversions", "external_in", "external_out")
@@ -215,24 +216,14 @@ class Experiment:
             return rows, [-1] * len(rows), [-1] * len(rows)
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy(), spawn_key=DESIGN_SPAWN_KEY))
         n = self.samples
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # balance warning for n not a power of 2
-            if self.design == "lhs":
+        if self.design == "lhs":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
                 u = qmc.LatinHypercube(d=k, rng=rng).random(n)
-                return self._map(u), [-1] * n, list(range(n))
-            base = qmc.Sobol(d=2 * k, scramble=True, rng=rng).random(n)
-        a, b = base[:, :k], base[:, k:]
-        mats = [a, b]
-        for i in range(k):
-            ab = a.copy()
-            ab[:, i] = b[:, i]
-            mats.append(ab)
-        rows, blocks, samp = [], [], []
-        for bi, m in enumerate(mats):
-            rows += self._map(m)
-            blocks += [bi] * n
-            samp += list(range(n))
-        return rows, blocks, samp
+            return self._map(u), [-1] * n, list(range(n))
+        u = saltelli_unit(n, k, rng)
+        blocks = [b for b in range(k + 2) for _ in range(n)]
+        return self._map(u), blocks, list(range(n)) * (k + 2)
 
     def _map(self, u: np.ndarray) -> list[list[Any]]:
         cols = [p.from_unit(u[:, j]) for j, p in enumerate(self.parameters)]

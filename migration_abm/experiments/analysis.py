@@ -1,0 +1,169 @@
+"""Reading a sweep store: tidy DataFrames (parameters as columns), summaries across replicates, Sobol."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from migration_abm.errors import InputError
+from migration_abm.experiments.sensitivity import sobol_indices
+from migration_abm.experiments.store import open_read
+from migration_abm.experiments.worker import DONE, STATUS_NAMES
+from migration_abm.geography import REGIONS
+
+
+def _s(a: np.ndarray) -> np.ndarray:
+    return a.astype(str) if a.dtype.kind == "S" else a
+
+
+@dataclass
+class Sweep:
+    """A sweep store opened for analysis (arrays are read lazily, one output at a time)."""
+
+    path: Path
+    attrs: dict[str, Any]
+    years: np.ndarray
+    codes: np.ndarray
+    regions: np.ndarray
+    scenarios: list[str]
+    parameters: list[str]
+    outputs: list[str]
+    values: np.ndarray
+    scenario_index: np.ndarray
+    block: np.ndarray
+    sample: np.ndarray
+    status: np.ndarray
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_points(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def n_replicates(self) -> int:
+        return int(self.status.shape[1])
+
+    @property
+    def experiment(self) -> dict[str, Any]:
+        """The stored experiment description (design, parameters, seeds, outputs...)."""
+        return json.loads(str(self.attrs["experiment_json"]))
+
+    # ---- tables ------------------------------------------------------------------------------
+    @cached_property
+    def points(self) -> pd.DataFrame:
+        """One row per design point: scenario name, parameter values (and Sobol block / sample)."""
+        df = pd.DataFrame(self.values, columns=self.parameters, index=pd.RangeIndex(self.n_points, name="point"))
+        df.insert(0, "scenario", np.asarray(self.scenarios, dtype=object)[self.scenario_index])
+        if self.attrs.get("design") == "sobol":
+            df["block"], df["sample"] = self.block, self.sample
+        return df
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One row per run: point, replicate, status ('pending' / 'done' / 'failed'), parameters."""
+        p, r = np.meshgrid(np.arange(self.n_points), np.arange(self.n_replicates), indexing="ij")
+        df = pd.DataFrame({"point": p.ravel(), "replicate": r.ravel(),
+                           "status": [STATUS_NAMES[int(c)] for c in self.status.ravel()]})
+        return df.join(self.points, on="point")
+
+    def failures(self) -> pd.DataFrame:
+        """Failed runs with their tracebacks."""
+        with open_read(self.path) as f:
+            tb = f["status/traceback"][()]
+        df = self.runs[self.runs["status"] == "failed"].copy()
+        df["traceback"] = [tb[p, r].decode("utf-8", "replace") for p, r in zip(df["point"], df["replicate"], strict=True)]
+        return df
+
+    # ---- arrays ------------------------------------------------------------------------------
+    def array(self, output: str) -> np.ndarray:
+        """[point, replicate, year, district] float64; NaN where a run is pending or failed."""
+        if output not in self.outputs:
+            raise InputError(str(self.path), "output", output, f"not stored; have {', '.join(self.outputs)}")
+        if output not in self._cache:
+            with open_read(self.path) as f:
+                self._cache[output] = f["outputs"][output][()]
+        return self._cache[output]
+
+    def region_array(self, output: str) -> np.ndarray:
+        """[point, replicate, year, region] summed over the districts of each region (REGIONS order)."""
+        arr = self.array(output)
+        return np.stack([arr[..., self.regions == reg].sum(axis=-1) for reg in REGIONS], axis=-1)
+
+    def _level(self, output: str, level: str) -> tuple[np.ndarray, np.ndarray, str]:
+        if level == "region":
+            return self.region_array(output), np.array(REGIONS), "region"
+        if level == "district":
+            return self.array(output), self.codes, "district"
+        if level == "city":
+            return self.array(output).sum(axis=-1, keepdims=True), np.array(["city"]), "area"
+        raise InputError(str(self.path), "level", level, "use region, district or city")
+
+    def tidy(self, level: str = "region", outputs: list[str] | None = None, include_incomplete: bool = False) -> pd.DataFrame:
+        """Long table: one row per run × year × region (or district / city), outputs and parameters as columns."""
+        outputs = outputs or self.outputs
+        mask = np.ones_like(self.status, bool) if include_incomplete else self.status == DONE
+        pi, ri = np.nonzero(mask)
+        cols: dict[str, Any] = {}
+        labels = None
+        for o in outputs:
+            arr, labels, col = self._level(o, level)
+            cols[o] = arr[pi, ri].reshape(-1)
+        n_y, n_a = len(self.years), len(labels)
+        df = pd.DataFrame({"point": np.repeat(pi, n_y * n_a), "replicate": np.repeat(ri, n_y * n_a),
+                           "year": np.tile(np.repeat(self.years, n_a), len(pi)),
+                           col: np.tile(labels, len(pi) * n_y), **cols})
+        return df.join(self.points, on="point")
+
+    def summary(self, level: str = "region", outputs: list[str] | None = None,
+                quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
+        """Statistics across replicates per point × year × area: n, mean, std and quantiles of each output."""
+        df = self.tidy(level, outputs)
+        area = {"region": "region", "district": "district", "city": "area"}[level]
+        keys = ["point", "year", area]
+        g = df.groupby(keys, sort=True)[outputs or self.outputs]
+        parts = {"n": g.count(), "mean": g.mean(), "std": g.std()}
+        for q in quantiles:
+            parts[f"q{round(q * 100):02d}"] = g.quantile(q)
+        out = pd.concat(parts, axis=1)
+        out.columns = [f"{o}_{stat}" for stat, o in out.columns]
+        return out.reset_index().join(self.points, on="point")
+
+    # ---- sensitivity -------------------------------------------------------------------------
+    def sobol(self, output: str = "population", year: int | None = None, area: str | None = None,
+              n_bootstrap: int = 500, confidence: float = 0.95) -> pd.DataFrame:
+        """Sobol indices of ``output`` in ``year`` (default last) for a region / district code (default the
+        whole city), averaged over replicates. Needs a ``design = "sobol"`` sweep with every run done."""
+        if self.attrs.get("design") != "sobol":
+            raise InputError(str(self.path), "design", self.attrs.get("design"), "Sobol indices need a sobol design")
+        if len(self.scenarios) != 1:
+            raise InputError(str(self.path), "scenarios", self.scenarios, "Sobol indices need a single scenario")
+        if not (self.status == DONE).all():
+            raise InputError(str(self.path), "status", int((self.status != DONE).sum()),
+                             "runs pending or failed; finish (--resume) before computing indices")
+        t = int(np.flatnonzero(self.years == (year if year is not None else self.years[-1]))[0])
+        if area is None:
+            y = self.array(output)[:, :, t].sum(axis=-1)
+        elif area in REGIONS:
+            y = self.region_array(output)[:, :, t, REGIONS.index(area)]
+        else:
+            y = self.array(output)[:, :, t, list(self.codes).index(area)]
+        return sobol_indices(y.mean(axis=1), len(self.parameters), self.parameters, n_bootstrap, confidence)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Open a sweep store for analysis (also works on a store that is still being written)."""
+    path = Path(path)
+    with open_read(path) as f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        c = f["coords"]
+        return Sweep(path=path, attrs=attrs, years=c["year"][()], codes=_s(c["district"][()]),
+                     regions=_s(c["region"][()]), scenarios=list(_s(c["scenario"][()])),
+                     parameters=list(_s(c["parameter"][()])), outputs=list(_s(c["output"][()])),
+                     values=f["design/values"][()], scenario_index=f["design/scenario"][()],
+                     block=f["design/block"][()], sample=f["design/sample"][()], status=f["status/code"][()])
