@@ -437,7 +437,7 @@ def solve_cmclp(a: sp.spmatrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: n
     if fixed is not None and len(fixed):
         fixed_mask[np.asarray(fixed)] = True
     rows = np.flatnonzero((w > 0) & (np.diff(a.indptr) > 0))
-    ar, wr, _ = merge_identical_rows(a[rows], w[rows])
+    ar, wr, inverse = merge_identical_rows(a[rows], w[rows])
     ar.data[:] = 1.0
     ac = ar.tocsc()
     stages = {"reduce": time.perf_counter() - t0}
@@ -492,18 +492,15 @@ def solve_cmclp(a: sp.spmatrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: n
     bound = max(bound, best)
     open_cols = np.concatenate([np.flatnonzero(fixed_mask), sel]).astype(np.int64)
     best, flow_r = max_flow_served(ar, wr, cap, open_cols)
-    # expand merged-row flow back to original rows proportionally to weight
-    _, _, inverse = merge_identical_rows(a[rows], w[rows])
+    # expand merged-row flow back to the original rows in proportion to their weight
     share = w[rows] / np.maximum(wr[inverse], 1e-300)
     flow = sp.csr_matrix(sp.diags(share) @ flow_r[inverse])
-    full = sp.csr_matrix((n, m))
-    full = sp.vstack([full[:0], sp.csr_matrix((flow.data, flow.indices, flow.indptr), shape=(len(rows), m))])
     expand = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n, len(rows)))
     g = relative_gap(best, bound)
     if g <= gap and status != "optimal":
         status = "optimal within gap"
     return SolveResult(np.asarray(sorted(sel), dtype=np.int64), best, bound, g, status,
-                       time.perf_counter() - t0, stages, flow=sp.csr_matrix(expand @ full))
+                       time.perf_counter() - t0, stages, flow=sp.csr_matrix(expand @ flow))
 
 
 # ------------------------------------------------------------------------------------------- p-median
@@ -642,7 +639,10 @@ def solve_pmedian(cost: np.ndarray, w: np.ndarray, p: int, fixed: np.ndarray | N
         if len(grow) == 0 or np.all(kvec >= m):
             status = "optimal"
             break
-        kvec[grow] = np.minimum(m, 2 * kvec[grow])
+        cols = np.concatenate([np.flatnonzero(fixed_mask), np.asarray(sel, dtype=np.int64)]).astype(np.int64)
+        tc = cost[np.ix_(grow, cols)].min(axis=1)
+        rank = (cost[grow] <= tc[:, None]).sum(axis=1)  # include the true nearest open site
+        kvec[grow] = np.minimum(m, np.maximum(2 * kvec[grow], rank + 1))
     bound = min(bound, best_val) if np.isfinite(bound) else bound
     return SolveResult(np.asarray(sorted(best_sel or []), dtype=np.int64), best_val, bound,
                        relative_gap(best_val, bound), status, time.perf_counter() - t0, stages)
