@@ -2,10 +2,14 @@
 
 It exists so the sweep engine, executors and stores can be tested in milliseconds and on dask workers
 (it is importable as ``migration_abm.experiments.toy:toy_simulate``). Its numbers mean nothing.
-It raises deliberately when ``behaviour.beta_stay < -19`` so tests can check failure isolation.
+It raises deliberately when ``behaviour.beta_stay < -19`` so tests can check failure isolation, and
+sleeps ``$MIGRATION_ABM_TOY_DELAY`` seconds per run (default 0) so tests can interrupt a sweep mid-way.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import numpy as np
 
@@ -28,6 +32,7 @@ def toy_simulate(config: Config, seed: int | np.random.SeedSequence | None = Non
     """Random-walk populations nudged by a few config values; deterministic in ``seed``."""
     if config.behaviour.beta_stay < -19:
         raise RuntimeError(f"toy model: deliberate failure (behaviour.beta_stay = {config.behaviour.beta_stay})")
+    time.sleep(float(os.environ.get("MIGRATION_ABM_TOY_DELAY", "0")))
     rng = np.random.default_rng(config.run.seed if seed is None else seed)
     codes, regions, pop0 = _districts(config.data.regions)
     years = np.arange(config.run.start_year, config.run.end_year + 1)

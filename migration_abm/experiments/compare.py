@@ -1,0 +1,265 @@
+"""Side-by-side comparison of scenario configs with common random numbers: a Markdown report with PNGs.
+
+Every config runs the same N replicate seeds (replicate r uses one stream for all configs), so the
+difference between two configs is computed per replicate (paired) — much tighter than comparing two
+independent bands. Bands show stochastic (replicate) variation only, never parameter uncertainty.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from migration_abm.errors import InputError  # noqa: E402
+from migration_abm.experiments.analysis import Sweep, load_sweep  # noqa: E402
+from migration_abm.experiments.executors import ExecutorSpec  # noqa: E402
+from migration_abm.experiments.runner import SweepSummary, run_sweep  # noqa: E402
+from migration_abm.experiments.spec import Experiment  # noqa: E402
+from migration_abm.experiments.worker import DONE  # noqa: E402
+from migration_abm.geography import ECO_REGIONS, REGIONS  # noqa: E402
+from migration_abm.storage import atomic_path, write_text_atomic  # noqa: E402
+
+OUTPUTS = ["population", "in_migrants", "out_migrants", "hukou_conversions", "external_in", "external_out"]
+LABELS = {"core": "Core", "expansion": "Urban expansion", "new_development": "New development",
+          "northeast_eco": "North-east eco", "southeast_eco": "South-east eco"}
+Q_LO, Q_HI = 0.05, 0.95
+DEFAULT_SEED = 20240601
+
+
+@dataclass
+class Comparison:
+    """Arrays of a finished comparison: [config, replicate, year, ...] over replicates done for all."""
+
+    names: list[str]
+    years: np.ndarray
+    replicates: np.ndarray
+    pop: np.ndarray        # [c, r, y, region]
+    eco_net_out: np.ndarray  # [c, r, y] internal moves out of eco regions minus moves in
+    eco_ext_net_out: np.ndarray  # [c, r, y] external out minus external in, eco regions
+    hukou: np.ndarray      # [c, r, y] city hukou conversions
+    failed: int
+
+
+def parse_sets(items: list[str] | None) -> dict[str, object]:
+    """``["a.b=1", "c=true"]`` -> ``{"a.b": 1, "c": True}`` (TOML values; bare words are strings)."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError("--set", item, item, "expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = tomllib.loads(f"v = {v.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def comparison_experiment(configs: list[str | Path], replicates: int, overrides: dict[str, object] | None = None,
+                          seed: int = DEFAULT_SEED, run_function: str | None = None) -> Experiment:
+    """One scenario per config, no parameters, ``replicates`` replicates with common random numbers."""
+    if len(configs) < 1:
+        raise InputError("compare", "configs", configs, "give at least one config")
+    scen: dict[str, str] = {}
+    for c in configs:
+        p = Path(c)
+        name = p.stem
+        i = 2
+        while name in scen:
+            name, i = f"{p.stem}_{i}", i + 1
+        scen[name] = str(p.resolve())
+    raw: dict[str, object] = {"name": "compare", "scenarios": scen, "design": "none", "replicates": replicates,
+                              "seed": seed, "common_random_numbers": True, "outputs": OUTPUTS,
+                              "set": dict(overrides or {})}
+    if run_function:
+        raw["run_function"] = run_function
+    return Experiment.from_dict(raw, source="compare")
+
+
+def extract(sweep: Sweep) -> Comparison:
+    """Pull the compared quantities out of a comparison store (runs done for every config only)."""
+    ok = (sweep.status == DONE).all(axis=0)
+    reps = np.flatnonzero(ok)
+    failed = int((sweep.status != DONE).sum())
+    eco = np.isin(sweep.regions, ECO_REGIONS)
+    pop = sweep.region_array("population")[:, reps]
+    out_, in_ = sweep.array("out_migrants")[:, reps], sweep.array("in_migrants")[:, reps]
+    ext_out, ext_in = sweep.array("external_out")[:, reps], sweep.array("external_in")[:, reps]
+    return Comparison(names=list(sweep.scenarios), years=sweep.years, replicates=reps, pop=pop,
+                      eco_net_out=(out_[..., eco] - in_[..., eco]).sum(-1),
+                      eco_ext_net_out=(ext_out[..., eco] - ext_in[..., eco]).sum(-1),
+                      hukou=sweep.array("hukou_conversions")[:, reps].sum(-1), failed=failed)
+
+
+def _band(ax: plt.Axes, years: np.ndarray, x: np.ndarray, label: str, color: str, scale: float = 1.0) -> None:
+    """Median line and 5–95 % band of x [replicate, year]."""
+    lo, med, hi = np.quantile(x / scale, [Q_LO, 0.5, Q_HI], axis=0)
+    ax.fill_between(years, lo, hi, color=color, alpha=0.25, lw=0)
+    ax.plot(years, med, color=color, lw=1.8, label=label)
+
+
+def _save(fig: plt.Figure, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path.name
+
+
+def _fmt(x: np.ndarray, scale: float = 1e6, digits: int = 3) -> str:
+    lo, med, hi = np.quantile(x / scale, [Q_LO, 0.5, Q_HI])
+    return f"{med:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[str, object],
+                 configs: list[str | Path], seed: int) -> Path:
+    """Figures + report.md + key_figures.csv in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    colors = plt.get_cmap("tab10").colors
+    y, names, n = cmp.years, cmp.names, len(cmp.replicates)
+    if n == 0:
+        raise InputError(str(out), "replicates", 0, "no replicate finished for every config; nothing to report")
+    figs = {}
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    for k, reg in enumerate([*REGIONS, "city"]):
+        ax = axes.flat[k]
+        for c, name in enumerate(names):
+            x = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
+            _band(ax, y, x, name, colors[c % 10], 1e6)
+        ax.set_title(LABELS.get(reg, "Whole municipality"))
+        ax.set_ylabel("residents (millions)")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} stochastic replicates")
+    figs["population"] = _save(fig, out / "population_by_region.png")
+
+    if len(names) > 1:
+        fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+        for k, reg in enumerate([*REGIONS, "city"]):
+            ax = axes.flat[k]
+            for c in range(1, len(names)):
+                a = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
+                b = cmp.pop[0].sum(-1) if reg == "city" else cmp.pop[0, :, :, k]
+                _band(ax, y, a - b, f"{names[c]} − {names[0]}", colors[c % 10], 1e3)
+            ax.axhline(0, color="k", lw=0.8)
+            ax.set_title(LABELS.get(reg, "Whole municipality"))
+            ax.set_ylabel("difference (thousand residents)")
+            ax.grid(alpha=0.3)
+        axes.flat[0].legend(frameon=False, fontsize=8)
+        fig.suptitle(f"Difference vs {names[0]}, paired by replicate (common random numbers), 5–95 % band, n = {n}")
+        figs["difference"] = _save(fig, out / f"difference_vs_{names[0]}.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for c, name in enumerate(names):
+        _band(axes[0], y[1:], cmp.eco_net_out[c][:, 1:], name, colors[c % 10], 1e3)
+        _band(axes[1], y[1:], cmp.eco_ext_net_out[c][:, 1:], name, colors[c % 10], 1e3)
+    axes[0].set_title("Net moves out of the ecological regions to other districts")
+    axes[1].set_title("Net moves out of the ecological regions to the rest of China")
+    for ax in axes:
+        ax.set_ylabel("thousand persons per year")
+        ax.axhline(0, color="k", lw=0.8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=8)
+    figs["eco"] = _save(fig, out / "eco_net_outflow.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for c, name in enumerate(names):
+        _band(axes[0], y[1:], cmp.hukou[c][:, 1:], name, colors[c % 10], 1e3)
+        _band(axes[1], y[1:], np.cumsum(cmp.hukou[c][:, 1:], axis=1), name, colors[c % 10], 1e6)
+    axes[0].set_title("Hukou conversions per year (thousand persons)")
+    axes[1].set_title("Cumulative hukou conversions (million persons)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=8)
+    figs["hukou"] = _save(fig, out / "hukou_conversions.png")
+
+    end = int(y[-1])
+    rows = []
+    for c, name in enumerate(names):
+        row = {"config": name}
+        for k, reg in enumerate(REGIONS):
+            row[f"{LABELS[reg]} (M)"] = _fmt(cmp.pop[c, :, -1, k])
+        row["City (M)"] = _fmt(cmp.pop[c, :, -1].sum(-1))
+        row[f"Hukou conversions {int(y[1])}–{end} (M)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1))
+        row[f"Net eco outflow {int(y[1])}–{end} (M)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1))
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("config")
+    diff_rows = []
+    for c in range(1, len(names)):
+        row = {"config": f"{names[c]} − {names[0]}"}
+        for k, reg in enumerate(REGIONS):
+            row[f"{LABELS[reg]} (k)"] = _fmt(cmp.pop[c, :, -1, k] - cmp.pop[0, :, -1, k], 1e3, 1)
+        row["City (k)"] = _fmt(cmp.pop[c, :, -1].sum(-1) - cmp.pop[0, :, -1].sum(-1), 1e3, 1)
+        row["Hukou conversions (k)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1) - cmp.hukou[0, :, 1:].sum(-1), 1e3, 1)
+        row["Net eco outflow (k)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1) - cmp.eco_net_out[0, :, 1:].sum(-1), 1e3, 1)
+        diff_rows.append(row)
+    write_text_atomic(out / "key_figures.csv", table.to_csv())
+
+    sets = ", ".join(f"`{k}={v}`" for k, v in overrides.items()) or "none"
+    lines = [
+        f"# Scenario comparison: {', '.join(names)}", "",
+        f"Configs: {', '.join(f'`{c}`' for c in configs)}. Overrides applied to every config: {sets}. "
+        f"Root seed {seed}; store `compare.h5` in this folder (reload with `migration_abm.load_sweep`).", "",
+        "## How to read the uncertainty", "",
+        f"* Every config was run with the **same {n} replicate seeds** (common random numbers): replicate r "
+        "draws the same random streams under every config, so differences are computed **per replicate** "
+        "(paired) before taking quantiles.",
+        f"* Lines are medians; shaded bands and bracketed ranges are the **5–95 % quantiles across the {n} "
+        "stochastic replicates**. They show the model's run-to-run randomness only — **not** uncertainty in "
+        "its parameters, its data or its structure (use an LHS/Sobol sweep for parameter uncertainty).",
+    ]
+    if n < 20:
+        lines.append(f"* With only {n} replicates the 5 % and 95 % quantiles are interpolated between the "
+                     "few smallest/largest values; treat the bands as rough (close to min–max).")
+    if cmp.failed or n < n_requested:
+        lines.append(f"* **{cmp.failed} run(s) failed**; only the {n} replicates that finished under every "
+                     f"config (of {n_requested} requested) are used. Tracebacks: `load_sweep(...).failures()`.")
+    lines += ["", "## Population by functional region", "", f"![population by region]({figs['population']})", ""]
+    if "difference" in figs:
+        lines += [f"## Difference vs {names[0]}", "", f"![difference]({figs['difference']})", ""]
+    lines += ["## Net flows out of the ecological regions", "",
+              "Internal: moves from eco-region districts to districts in other regions minus moves back "
+              "(moves between eco districts cancel). External: departures to minus arrivals from the rest "
+              "of China. Positive = net outflow.", "", f"![eco net outflow]({figs['eco']})", "",
+              "## Hukou conversions", "", f"![hukou conversions]({figs['hukou']})", "",
+              f"## Key figures, {end}", "",
+              f"Median [5 %, 95 %] across {n} replicates; population at the end of {end} (millions), "
+              f"flows summed over {int(y[1])}–{end}.", "", _md(table), ""]
+    if diff_rows:
+        dt = pd.DataFrame(diff_rows).set_index("config")
+        lines += [f"Paired differences vs {names[0]} (thousands; median [5 %, 95 %] of per-replicate "
+                  "differences):", "", _md(dt), ""]
+    report = out / "report.md"
+    write_text_atomic(report, "\n".join(lines))
+    return report
+
+
+def _md(df: pd.DataFrame) -> str:
+    cols = [df.index.name or "", *df.columns]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in df.iterrows():
+        out.append("| " + " | ".join([str(idx), *map(str, row.tolist())]) + " |")
+    return "\n".join(out)
+
+
+def compare(configs: list[str | Path], out: str | Path, replicates: int = 10,
+            overrides: dict[str, object] | None = None, executor: ExecutorSpec | None = None,
+            seed: int = DEFAULT_SEED, progress: bool = True, run_function: str | None = None) -> tuple[Path, SweepSummary]:
+    """Run each config with common random numbers and write ``out/report.md`` (+ PNGs, CSV, store)."""
+    if replicates < 1:
+        raise InputError("--replicates", "replicates", replicates, "must be >= 1")
+    out = Path(out)
+    exp = comparison_experiment(configs, replicates, overrides, seed, run_function)
+    summary = run_sweep(exp, out / "compare.h5", executor or ExecutorSpec("process"), overwrite=True,
+                        progress=progress)
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    report = write_report(extract(load_sweep(summary.path)), out, replicates, dict(overrides or {}),
+                          [str(c) for c in configs], seed)
+    return report, summary
