@@ -1,0 +1,91 @@
+"""Benchmark the sweep engine: a 200-run sweep of the default-scale model, 1 vs 2 worker processes.
+
+Reports wall time, throughput, speed-up, store size per run, and checks that the stores of the
+different worker counts are identical (seed contract). Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_sweep.py                 # 200 runs, default scale, workers 1 and 2
+    .venv/bin/python benchmarks/bench_sweep.py --runs 20 --households-per-agent 1000   # quick look
+
+The grid is hukou admission years (4 values) × job-matching coverage (5 values) × replicates, so
+``--runs`` must be a multiple of 20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def experiment(runs: int, hpa: float | None, end_year: int | None) -> object:
+    from migration_abm.experiments import Experiment
+
+    if runs % 20:
+        raise SystemExit("--runs must be a multiple of 20 (4 × 5 grid × replicates)")
+    fixed: dict[str, object] = {}
+    if hpa is not None:
+        fixed["run.households_per_agent"] = hpa
+    if end_year is not None:
+        fixed["run.end_year"] = end_year
+    return Experiment.from_dict({
+        "name": "bench_sweep", "base": str(REPO / "configs" / "baseline.toml"), "design": "grid",
+        "replicates": runs // 20, "seed": 1234, "set": fixed,
+        "parameters": {"hukou_years": {"keys": ["policy.hukou.core.min_years", "policy.hukou.expansion.min_years"],
+                                       "values": [0, 2, 5, 8]},
+                       "policy.job_matching.coverage": {"min": 0.0, "max": 0.8, "levels": 5}}},
+        source="bench_sweep")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=1, help="repetitions per worker count (median reported)")
+    ap.add_argument("--households-per-agent", type=float, help="default: the model's default scale")
+    ap.add_argument("--end-year", type=int)
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    args = ap.parse_args(argv)
+
+    from migration_abm.experiments import ExecutorSpec, run_sweep, store_digest
+
+    exp = experiment(args.runs, args.households_per_agent, args.end_year)
+    scale = exp.scenarios[0].config.run.households_per_agent
+    print(f"{exp.n_runs} runs, households_per_agent = {scale:g}, years {exp.years[0]}-{exp.years[-1]}, "
+          f"outputs {len(exp.outputs)}", flush=True)
+    rows, digests = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in args.workers:
+            times = []
+            for i in range(args.repeat):
+                out = Path(tmp) / f"w{w}_{i}.h5"
+                t0 = time.perf_counter()
+                s = run_sweep(exp, out, ExecutorSpec("process", workers=w), progress=False)
+                times.append(time.perf_counter() - t0)
+                digests[(w, i)] = store_digest(out)
+                size = out.stat().st_size
+                print(f"  workers={w} rep={i}: {times[-1]:.1f} s, {s.done} done, {s.failed} failed, "
+                      f"store {size / 1e6:.2f} MB ({size / exp.n_runs / 1e3:.1f} kB/run)", flush=True)
+            rows.append({"workers": w, "median_s": statistics.median(times), "times_s": times,
+                         "runs_per_s": exp.n_runs / statistics.median(times), "store_bytes": size,
+                         "store_kb_per_run": size / exp.n_runs / 1e3})
+    base = rows[0]["median_s"]
+    for r in rows:
+        r["speedup"] = base / r["median_s"]
+        print(f"workers={r['workers']}: median {r['median_s']:.1f} s, {r['runs_per_s']:.2f} runs/s, "
+              f"speed-up {r['speedup']:.2f}x vs {rows[0]['workers']} worker(s), {r['store_kb_per_run']:.1f} kB/run")
+    same = len(set(digests.values())) == 1
+    print(f"stores identical across worker counts: {same}")
+    if args.json:
+        args.json.write_text(json.dumps({"runs": exp.n_runs, "households_per_agent": scale, "rows": rows,
+                                         "identical": same}, indent=2))
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
