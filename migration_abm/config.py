@@ -72,7 +72,7 @@ class DemographyConfig:
     mortality_makeham: float = _p(0.0005, 0.0, 0.1, "assumption: age-independent annual death hazard")
     mortality_gompertz_a: float = _p(0.00003, 0.0, 0.1, "assumption: Gompertz level (hazard at age 0)")
     mortality_gompertz_b: float = _p(0.095, 0.0, 0.3, "assumption: Gompertz slope per year of age")
-    leave_home_rate: float = _p(0.12, 0.0, 1.0, "assumption: yearly probability a non-head member aged 20-29 forms own household")
+    leave_home_rate: float = _p(0.05, 0.0, 1.0, "assumption: yearly probability a non-head member aged 20-29 forms own household")
     leaver_upskill: float = _p(0.4, 0.0, 1.0, "assumption: probability a leaver is one education level above the parents")
 
 
@@ -135,6 +135,7 @@ class BehaviourConfig:
     beta_school: float = _p(0.6, 0.0, 20, "utility of schooling access for households with children")
     beta_insurance: float = _p(0.3, 0.0, 20, "utility of social-insurance access")
     beta_service: float = _p(0.5, 0.0, 20, "utility per unit log public-service provision per capita")
+    beta_size: float = _p(1.0, 0.0, 5.0, "utility per unit log non-farm jobs: size of a district as an aggregate of elementary destinations (1 in theory)")
     beta_distance: float = _p(0.8, 0.0, 20, "disutility per unit log(1 + km)")
     beta_cost: float = _p(1.0, 0.0, 20, "disutility per unit of moving cost / household income")
     beta_network: float = _p(0.4, 0.0, 20, "utility per unit log(1 + migrants from the same origin per 1000 residents)")
@@ -247,6 +248,7 @@ class CapacityConfig:
     housing_growth: dict[str, float] = _p(
         {"core": 0.005, "expansion": 0.03, "new_development": 0.025, "northeast_eco": 0.01, "southeast_eco": 0.01},
         0.0, 1.0, "assumption: yearly growth of housing capacity by region (planned construction)")
+    supply_response: float = _p(0.5, 0.0, 10.0, "extra yearly housing growth per unit occupancy above 90 % (builders follow demand)")
     service_growth: float = _p(0.01, 0.0, 1.0, "assumption: yearly growth of public-service capacity")
 
 
@@ -358,6 +360,7 @@ def _apply_overrides(raw: dict, overrides: dict[str, Any] | list[str], source: s
             nxt = node.get(part)
             if nxt is None:
                 nxt = node[part] = {}
+                prov[".".join(parts[: i + 1])] = source  # a table --set created is blamed on --set
             if not isinstance(nxt, dict):
                 raise ConfigError(source, ".".join(parts[: i + 1]), nxt, "is not a table")
             node = nxt

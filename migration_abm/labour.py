@@ -15,8 +15,9 @@ from migration_abm.population import SECTORS, Households
 
 
 def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
-    """Relative productivity per district: 2010 GDP per capita of its wing, spread within the wing by
-    2020 GDP per 2010 resident where the packaged economy table has it (1.0 where it does not)."""
+    """Relative productivity per district: 2010 GDP per capita of its wing (districts sharing one wing
+    figure form a wing), spread within the wing by 2020 GDP per 2010 resident where the packaged economy
+    table has it (1.0 where it does not)."""
     import pandas as pd
 
     e = cfg.economy
@@ -28,8 +29,9 @@ def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
         econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
         gdp = econ["gdp_2020"].reindex(geo.codes).to_numpy(float)
         pc = gdp * 1e8 / geo.population(2010)
-        for r in np.unique(geo.region_index):
-            m = (geo.region_index == r) & np.isfinite(pc)
+        wing_of = np.unique(wing, return_inverse=True)[1]  # districts sharing a wing GDP figure
+        for r in np.unique(wing_of):
+            m = (wing_of == r) & np.isfinite(pc)
             if m.sum() >= 2:
                 rel[m] = pc[m] / np.average(pc[m], weights=geo.population(2010)[m])
     return wing * rel ** e.productivity_elasticity

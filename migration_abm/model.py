@@ -174,7 +174,8 @@ class MigrationModel(mesa.Model):
         self._internal_migration()
         self._local_urbanisation()
         self.agents_by_type[HukouOffice].do("step")
-        self.housing *= 1 + self._housing_growth
+        _, _, pressure = self._pressures()
+        self.housing *= 1 + self._housing_growth + cfg.capacity.supply_response * 0.1 * pressure
         self.service *= 1 + cfg.capacity.service_growth
         self._collect()
 
@@ -258,7 +259,9 @@ class MigrationModel(mesa.Model):
         jm = cfg.policy.job_matching
         subsidy = jm.subsidy_yuan if active(jm, self.year) else 0.0
         dest_region = geo.in_regions(DESTINATION_REGIONS)
-        base = b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
+        size = np.log(np.maximum(self.labour.jobs[:, 1:].sum(axis=1), 1.0))
+        base = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
+                + b.beta_size * size)
         cols = np.arange(geo.n)
         for lo in range(0, len(rows), CHUNK):
             r = rows[lo:lo + CHUNK]

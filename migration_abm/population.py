@@ -38,6 +38,9 @@ class Households:
     platform_u: np.ndarray    # float32 uniform draw: registered on the job platform if < coverage
     weight: np.ndarray        # float64 households represented by the row
 
+    def __post_init__(self) -> None:
+        self._derived: dict[str, np.ndarray] = {}
+
     @property
     def n(self) -> int:
         return len(self.district)
@@ -57,10 +60,19 @@ class Households:
             if name == "ages":
                 arr, new = _pad(arr, k), _pad(new, k)
             setattr(self, name, np.concatenate([arr, new]))
+        self._derived.clear()
+
+    def _cached(self, key: str, lo: int, hi: int) -> np.ndarray:
+        """Members aged lo..hi per household, cached until the member table changes."""
+        out = self._derived.get(key)
+        if out is None:
+            a = self.ages
+            out = self._derived[key] = np.count_nonzero((a >= lo) & (a <= hi), axis=1)
+        return out
 
     def size(self) -> np.ndarray:
         """Members per household."""
-        return (self.ages >= 0).sum(axis=1)
+        return self._cached("size", 0, AGE_MAX)
 
     def persons(self) -> np.ndarray:
         """Persons represented by each row (members × weight)."""
@@ -68,18 +80,19 @@ class Households:
 
     def workers(self) -> np.ndarray:
         """Working-age (16-64) members per household."""
-        return ((self.ages >= WORK_AGES[0]) & (self.ages <= WORK_AGES[1])).sum(axis=1)
+        return self._cached("workers", *WORK_AGES)
 
     def head_age(self) -> np.ndarray:
         """Age of the oldest member (column 0 after sorting)."""
         return self.ages[:, 0].astype(np.int16)
 
     def has_children(self, lo: int = 6, hi: int = 14) -> np.ndarray:
-        return ((self.ages >= lo) & (self.ages <= hi)).any(axis=1)
+        return self._cached(f"members_{lo}_{hi}", lo, hi) > 0
 
     def sort_members(self) -> None:
         """Keep members in descending age so column 0 is the head and empty slots trail."""
         self.ages = -np.sort(-self.ages, axis=1)
+        self._derived.clear()
 
 
 def _pad(a: np.ndarray, k: int) -> np.ndarray:

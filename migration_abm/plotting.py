@@ -1,0 +1,85 @@
+"""Matplotlib figures for runs (headless Agg backend; files written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from migration_abm.storage import atomic_path  # noqa: E402
+
+REGION_LABELS = {"core": "Core (Yuzhong)", "expansion": "Urban expansion", "new_development": "New development",
+                 "northeast_eco": "North-east eco", "southeast_eco": "South-east eco"}
+REGION_COLORS = {"core": "#7b3294", "expansion": "#c2a5cf", "new_development": "#e66101",
+                 "northeast_eco": "#008837", "southeast_eco": "#a6dba0"}
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save a figure as PNG atomically and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_population_by_region(pop: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Line chart of persons (millions) by functional region over the years."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for region in pop.columns:
+        ax.plot(pop.index, pop[region] / 1e6, label=REGION_LABELS.get(region, region),
+                color=REGION_COLORS.get(region), lw=2)
+    ax.set_xlabel("year")
+    ax.set_ylabel("residents (millions)")
+    ax.set_title(title or "Projected population by functional region")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9)
+    return save_figure(fig, path)
+
+
+def plot_validation_bands(years, groups, observed: pd.DataFrame, names, path: str | Path) -> Path:
+    """Simulated 5–95 % bands and medians by region group, with observed totals as points."""
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), sharex=True)
+    for g, (ax, name) in enumerate(zip(axes, names, strict=True)):
+        sim = groups[:, :, g] / 1e4
+        lo, mid, hi = np.percentile(sim, [5, 50, 95], axis=0)
+        ax.fill_between(years, lo, hi, alpha=0.3, color="C0", label="simulated 5–95 %")
+        ax.plot(years, mid, color="C0", label="simulated median")
+        o = observed[(observed.kind == "region_total") & (observed.area == name)]
+        for use, marker in (("calibration", "s"), ("validation", "o")):
+            oo = o[o.use == use]
+            ax.scatter(oo.year, oo.value / 1e4, color="k" if use == "validation" else "C3", marker=marker,
+                       zorder=3, label=f"observed ({'fitted' if use == 'calibration' else 'held out'})")
+        ax.set_title(name.replace("_", " "))
+        ax.set_ylabel("persons (10 000s)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, frameon=False)
+    return save_figure(fig, path)
+
+
+def plot_district_trajectories(geo, runs, flags: pd.DataFrame, path: str | Path) -> Path:
+    """Median simulated population index (2010 = 1) per district, one panel per region; flagged
+    districts (implausible sign reversal) drawn in red."""
+    import numpy as np
+
+    pop = np.median(np.stack([r.arrays["population"] for r in runs]), axis=0)
+    years = runs[0].years
+    regions = list(REGION_LABELS)
+    fig, axes = plt.subplots(1, len(regions), figsize=(4 * len(regions), 3.6), sharey=True)
+    flagged = set(flags.loc[flags["flag"], "code"])
+    for ax, region in zip(axes, regions, strict=True):
+        idx = np.flatnonzero(geo.districts["functional_region"].to_numpy() == region)
+        for i in idx:
+            code = geo.codes[i]
+            ax.plot(years, pop[:, i] / pop[0, i], color="C3" if code in flagged else "0.4",
+                    lw=1.8 if code in flagged else 0.8)
+        ax.axhline(1, color="k", lw=0.5)
+        ax.set_title(REGION_LABELS[region], fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("population index (2010 = 1)")
+    return save_figure(fig, path)
