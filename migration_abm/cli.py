@@ -90,6 +90,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_logging_flags(sub: argparse._SubParsersAction) -> None:
+    """Accept -v/-q after the subcommand too (``migration-abm run X -q``), recursively."""
+    for p in set(sub.choices.values()):
+        if "-v" not in p._option_string_actions:
+            p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+        if "-q" not in p._option_string_actions:
+            p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only errors")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_logging_flags(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="migration-abm", description=__doc__.splitlines()[0])
@@ -117,11 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_run)
 
-    for module in ("migration_abm.siting.cli", "migration_abm.experiments.cli", "migration_abm.validation"):
-        try:
-            __import__(module, fromlist=["add_parsers"]).add_parsers(sub)
-        except ImportError as exc:  # a subsystem that failed to import must not hide the others
-            log.debug("subcommands of %s unavailable: %s", module, exc)
+    from migration_abm.experiments.cli import add_parsers as add_experiment_parsers
+    from migration_abm.siting.cli import add_parser as add_site_parser
+    from migration_abm.validation import add_parsers as add_validation_parsers
+
+    add_site_parser(sub)
+    add_experiment_parsers(sub)
+    add_validation_parsers(sub)
+    _add_logging_flags(sub)
     return parser
 
 
