@@ -6,6 +6,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,11 @@ class SerialExecutor(cf.Executor):
         except Exception as exc:  # noqa: BLE001 - delivered through the future like a pool would
             fut.set_exception(exc)
         return fut
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the driver, which records finished runs and shuts the pool down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass
@@ -57,7 +63,8 @@ def open_executor(spec: ExecutorSpec) -> Iterator[tuple[cf.Executor, int]]:
     if spec.kind == "process":
         n = spec.workers or max(1, (os.cpu_count() or 2))
         spec.workers = n
-        ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_ignore_sigint)
         try:
             yield ex, n
         finally:

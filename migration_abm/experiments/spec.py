@@ -115,6 +115,26 @@ class Experiment:
     fixed: dict[str, Any] = field(default_factory=dict)
     source: str = "<dict>"
 
+    def __post_init__(self) -> None:
+        """Cheap structural checks for experiments built directly as a dataclass (from_dict checks more)."""
+        from migration_abm.results import DISTRICT_SERIES
+
+        src = self.source
+        if not self.scenarios:
+            raise ConfigError(src, "scenarios", (), "need at least one scenario")
+        if self.design not in DESIGNS:
+            raise ConfigError(src, "design", self.design, f"unknown design; use one of {', '.join(DESIGNS)}")
+        if self.replicates < 1:
+            raise ConfigError(src, "replicates", self.replicates, "must be >= 1")
+        if self.design in ("lhs", "sobol") and self.samples < 1:
+            raise ConfigError(src, "samples", self.samples, f"design '{self.design}' needs samples >= 1")
+        if (self.design == "none") != (not self.parameters):
+            raise ConfigError(src, "parameters", len(self.parameters), f"do not fit design '{self.design}'")
+        for o in self.outputs:
+            if o not in DISTRICT_SERIES:
+                raise ConfigError(src, "outputs", o, f"unknown series; use any of {', '.join(DISTRICT_SERIES)}")
+        self.scenarios, self.parameters, self.outputs = tuple(self.scenarios), tuple(self.parameters), tuple(self.outputs)
+
     # ---- construction ------------------------------------------------------------------------
     @classmethod
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
