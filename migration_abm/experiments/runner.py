@@ -15,7 +15,7 @@ from tqdm import tqdm
 from migration_abm.errors import InputError
 from migration_abm.experiments.executors import ExecutorSpec, open_executor
 from migration_abm.experiments.spec import Experiment
-from migration_abm.experiments.store import StoreWriter, create_store, read_status, status_counts
+from migration_abm.experiments.store import StoreWriter, create_store, read_coords, read_status, status_counts
 from migration_abm.experiments.worker import DONE, FAILED, PENDING, RunOutcome, RunTask, execute_run
 from migration_abm.geography import load_districts
 
@@ -102,10 +102,11 @@ def run_sweep(experiment: Experiment, out: str | Path, executor: ExecutorSpec | 
     code, _ = read_status(path)
     wanted = (code == PENDING) | ((code == FAILED) if retry_failed else False)
     todo = [(int(p), int(r)) for p, r in zip(*np.nonzero(wanted), strict=True)]
-    codes, _ = _districts(exp)
+    years, codes = read_coords(path)
+    if not np.array_equal(years, exp.years):
+        raise InputError(str(path), "coords/year", f"{years[0]}..{years[-1]}", "store years differ from the experiment's")
     pts = exp.design_points()
     configs: dict[int, object] = {}
-    years = exp.years
     writer = StoreWriter(path, exp.outputs, swmr=swmr)
     ran = lost = 0
     interrupted = False

@@ -194,8 +194,18 @@ def open_for_write(path: Path, swmr: bool = False) -> h5py.File:
     except OSError as exc:
         if "consistency flags" not in str(exc) and "already open for write" not in str(exc):
             raise
-    _recover(path)
+    try:
+        _recover(path)
+    except (OSError, KeyError) as exc:
+        raise InputError(str(path), "store", str(path), f"left damaged by a killed writer and could not be "
+                         f"recovered ({exc}); delete it or rerun with --force") from None
     return _open(path, "r+", swmr=swmr)
+
+
+def read_coords(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Years and district codes a store was created with."""
+    with open_read(path) as f:
+        return f["coords/year"][()], f["coords/district"][()].astype(str)
 
 
 def read_status(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:

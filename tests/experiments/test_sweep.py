@@ -153,3 +153,22 @@ def test_resume_after_sigkill_gives_identical_store(toy_toml: Path, tmp_path: Pa
     s = run_sweep(load_experiment(toy_toml), out, "serial", resume=True, progress=False)
     assert s.ran == 12 - recorded and s.pending == 0
     assert store_digest(out) == store_digest(ref)
+
+
+def test_sobol_sweep_indices(tmp_path: Path) -> None:
+    from migration_abm.experiments import Experiment
+
+    exp = Experiment.from_dict({
+        "design": "sobol", "samples": 32, "replicates": 1, "seed": 9, "outputs": ["population"],
+        "run_function": "migration_abm.experiments.toy:toy_simulate", "set": {"run.end_year": 2013},
+        "parameters": {"behaviour.beta_income": {"min": 0.0, "max": 3.0},
+                       "policy.hukou.core.min_years": {"min": 0, "max": 5}}})
+    out = tmp_path / "sobol.h5"
+    run_sweep(exp, out, "serial", progress=False)
+    sw = load_sweep(out)
+    idx = sw.sobol("population", area="core", n_bootstrap=100)
+    assert list(idx.index) == ["behaviour.beta_income", "policy.hukou.core.min_years"]
+    # the toy's core population depends on beta_income, not on hukou years
+    assert idx.loc["behaviour.beta_income", "ST"] > 0.5 > idx.loc["policy.hukou.core.min_years", "ST"]
+    with pytest.raises(InputError):
+        load_sweep(tmp_path / "nope.h5")
