@@ -76,7 +76,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[tuple[cf.Executor, int]]:
     if spec.scheduler:
         try:
             client = Client(spec.scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, TimeoutError) as exc:
             raise InputError("--scheduler", "scheduler", spec.scheduler, f"cannot connect ({exc})") from None
     else:
         n = spec.workers or 2
@@ -85,7 +85,10 @@ def open_executor(spec: ExecutorSpec) -> Iterator[tuple[cf.Executor, int]]:
         client = Client(cluster)
     try:
         if spec.scheduler:
-            client.wait_for_workers(1, timeout=60)
+            try:
+                client.wait_for_workers(1, timeout=60)
+            except TimeoutError:
+                raise InputError("--scheduler", "scheduler", spec.scheduler, "no worker joined within 60 s") from None
         slots = max(1, sum(client.nthreads().values()))
         ex = client.get_executor(pure=False)
         try:

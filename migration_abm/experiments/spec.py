@@ -354,7 +354,8 @@ def _scenarios(raw: dict[str, Any], base_dir: Path, src: str, fixed: dict[str, A
         except ConfigError as exc:
             if exc.source == src:
                 raise
-            raise ConfigError(src, key, exc.value, f"{exc.field}: {exc.reason}") from None
+            where = "" if "[set]" in exc.source else f"{exc.source}: "
+            raise ConfigError(src, key, exc.value, f"{where}{exc.field}: {exc.reason}") from None
         out.append(Scenario(str(name), cfg))
     first = out[0].config
     for s in out[1:]:
@@ -426,6 +427,8 @@ def _parameters(raw: Any, src: str, design: str, scenarios: tuple[Scenario, ...]
                 raise ConfigError(src, f"{f}.levels", levels, f"levels only apply to grid designs, not {design}")
         p = Parameter(str(name), tuple(keys), values, None if lo is None else float(lo),
                       None if hi is None else float(hi), levels, bool(integer))
+        if design == "grid" and len(set(p.grid_values())) < len(p.grid_values()):
+            raise ConfigError(src, f"{f}.levels", levels, f"gives repeated grid values {p.grid_values()}")
         probe = list(values) if values is not None else [p.from_unit(np.array([0.0]))[0], p.from_unit(np.array([0.999999]))[0]]
         for v in probe:
             for s in scenarios:

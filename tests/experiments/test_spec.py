@@ -79,6 +79,8 @@ def test_seed_contract_crn_and_independent() -> None:
     ('[parameters."run.end_year"]\nvalues = [2020]', "parameters.run.end_year.keys"),
     ('design = "sobol"\n[parameters."behaviour.beta_cost"]\nmin = 0.0\nmax = 1.0', "samples"),
     ('replicates = 0', "replicates"),
+    ('[parameters."policy.hukou.core.min_years"]\nmin = 0\nmax = 2\nlevels = 5', "parameters.policy.hukou.core.min_years.levels"),
+    ('[parameters.x]\nkeys = "behaviour.beta_cost"\nvalues = [1.0]\nstep = 2', "parameters.x.step"),
     ('base = "missing.toml"', "base"),
     ('[set]\n"behaviour.beta_cost" = -1.0', "base"),
 ])
