@@ -59,7 +59,8 @@ class PopulationConfig:
         "urban share where a district's own urban_<year> is missing (2013 1 % survey by region; 渝中 100 %)")
     urban_agricultural_hukou_share: float = _p(
         0.47, 0.0, 1.0, "share of urban residents holding agricultural hukou at base year "
-        "(derived: (53 % resident urbanisation - 28 % non-agricultural hukou) / 53 %, FACTS §1-2)")
+        "(derived: (53.3 % resident urbanisation in 2010, linear between 2007 48.3 % and 2013 58.34 %, "
+        "- 28 % non-agricultural hukou) / 53.3 %, FACTS §1-2)")
     high_skill_share_urban: float = _p(0.25, 0.0, 1.0, "assumption: share of urban households with post-secondary education")
     high_skill_share_rural: float = _p(0.04, 0.0, 1.0, "assumption: same for rural households")
     low_skill_share_urban: float = _p(0.35, 0.0, 1.0, "assumption: share of urban households with primary education or less")

@@ -118,19 +118,19 @@ class MigrationModel(mesa.Model):
     def _measure(self) -> dict[str, np.ndarray]:
         hh, n = self.households, self.geo.n
         persons = hh.persons()
-        r, c = np.nonzero(hh.ages >= 0)
-        age = hh.ages[r, c].astype(np.int64)
+        k = hh.ages.shape[1]
+        flat = np.flatnonzero(hh.ages.reshape(-1) >= 0)
+        r = flat // k
+        age = hh.ages.reshape(-1)[flat].astype(np.int64)
         d = hh.district[r].astype(np.int64)
         w = hh.weight[r]
-        by_age = np.bincount(d * (AGE_MAX + 1) + age, weights=w, minlength=n * (AGE_MAX + 1)).reshape(n, -1)
         status = np.where(hh.hukou_district == OUTSIDE, 3,
                           np.where(hh.hukou_district != hh.district, 2, np.where(hh.hukou_ag, 1, 0)))
-        band_of_age = np.zeros(AGE_MAX + 1, dtype=np.int64)
-        for b, (_, lo, hi) in enumerate(AGE_BANDS):
-            band_of_age[lo:hi + 1] = b
-        nb, ns = len(AGE_BANDS), len(HUKOU_STATUS)
-        idx = (d * ns + status[r]) * nb + band_of_age[age]
-        status_band = np.bincount(idx, weights=w, minlength=n * ns * nb).reshape(n, ns, nb)
+        ns, na = len(HUKOU_STATUS), AGE_MAX + 1
+        by_status_age = np.bincount((d * ns + status[r]) * na + age, weights=w,
+                                    minlength=n * ns * na).reshape(n, ns, na)
+        by_age = by_status_age.sum(axis=1)
+        status_band = np.stack([by_status_age[:, :, lo:hi + 1].sum(axis=2) for _, lo, hi in AGE_BANDS], axis=2)
         workers = hh.workers() * hh.weight
         snap = {
             "population": np.bincount(hh.district, weights=persons, minlength=n),
@@ -269,7 +269,11 @@ class MigrationModel(mesa.Model):
             has_home = h >= 0
             hs = np.where(has_home, h, 0)
             up = platform_uplift(geo, cfg, self.year, hh, r)
-            u = b.beta_income * np.log(self.labour.expected_income(hh, r, up))
+            log_income = np.log(self.labour.expected_income(hh, r, up))
+            # staying keeps the current income rather than the expected one
+            i = np.flatnonzero(has_home)
+            log_income[i, hs[i]] = np.log(np.maximum(income_now[lo:lo + CHUNK][i], 1.0))
+            u = b.beta_income * log_income
             local = hh.hukou_district[r][:, None] == cols[None, :]
             access = np.where(local, 1.0, openness[None, :])
             u += b.beta_hukou * access
@@ -287,12 +291,6 @@ class MigrationModel(mesa.Model):
             o = network_origin[lo:lo + CHUNK].astype(np.int64)
             u += b.beta_network * np.where((o >= 0)[:, None], np.log1p(net_rate[np.maximum(o, 0)]), 0.0)
             u += b.beta_stay * stay
-            # staying keeps the current income rather than the expected one
-            if has_home.any():
-                i = np.flatnonzero(has_home)
-                u[i, hs[i]] += b.beta_income * (np.log(np.maximum(income_now[lo:lo + CHUNK][i], 1.0))
-                                                - np.log(self.labour.expected_income(hh, r[i], up[i])[
-                                                    np.arange(len(i)), hs[i]]))
             u += self.rng.gumbel(size=u.shape)
             out[lo:lo + CHUNK] = u.argmax(axis=1)
         return out

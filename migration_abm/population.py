@@ -75,8 +75,11 @@ class Households:
         return self._cached("size", 0, AGE_MAX)
 
     def persons(self) -> np.ndarray:
-        """Persons represented by each row (members × weight)."""
-        return self.size() * self.weight
+        """Persons represented by each row (members × weight), cached like :meth:`size`."""
+        out = self._derived.get("persons")
+        if out is None:
+            out = self._derived["persons"] = self.size() * self.weight
+        return out
 
     def workers(self) -> np.ndarray:
         """Working-age (16-64) members per household."""
@@ -163,6 +166,7 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     # exact district totals: weight = census persons / sampled members
     members = np.bincount(district, weights=hh.size(), minlength=geo.n)
     hh.weight = (pop / members)[district]
+    hh._derived.clear()
     hh.urban = rng.random(n) < base_urban_share(geo, cfg, year)[district]
     hh.hukou_ag = ~hh.urban | (rng.random(n) < p.urban_agricultural_hukou_share)
     u = rng.random(n)
@@ -202,32 +206,29 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -
 
 def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
     """Age every member one year and remove those who die; returns deaths (members) per row."""
-    occupied = hh.ages >= 0
-    ages = hh.ages.astype(np.int16)
-    ages[occupied] += 1
-    hazard = death_hazard(cfg, np.arange(AGE_MAX + 2))
-    q = 1.0 - np.exp(-hazard)
+    k = hh.ages.shape[1]
+    flat = hh.ages.reshape(-1)
+    idx = np.flatnonzero(flat >= 0)
+    aged = flat[idx] + np.int8(1)  # ages stay <= AGE_MAX + 1 = 101, inside int8
+    q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
     q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
-    r, c = np.nonzero(occupied)
-    die = rng.random(len(r)) < q[ages[r, c]]
-    ages[r[die], c[die]] = NO_MEMBER
-    hh.ages = ages.astype(np.int8)
+    die = rng.random(len(idx)) < q[aged]
+    flat[idx] = np.where(die, np.int8(NO_MEMBER), aged)
     hh.sort_members()
-    return np.bincount(r[die], minlength=hh.n)
+    return np.bincount(idx[die] // k, minlength=hh.n)
 
 
 def give_birth(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
     """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
     of adults are women). A household with no free slot cannot add a child. Returns births per row."""
-    fertile = ((hh.ages >= 20) & (hh.ages <= 39)).sum(axis=1)
+    fertile = hh._cached("members_20_39", 20, 39)
     p = cfg.demography.fertility_rate / 40.0
     births = rng.binomial(fertile, p)
-    free = (hh.ages < 0).sum(axis=1)
-    births = np.minimum(births, free)
+    k = hh.ages.shape[1]
+    size = hh.size()
+    births = np.minimum(births, k - size)
     if births.any():
-        k = hh.ages.shape[1]
         # fill the first `births` empty slots (empty slots trail after sorting)
-        size = k - free
         pos = np.arange(k)[None, :]
         new = (pos >= size[:, None]) & (pos < (size + births)[:, None])
         hh.ages[new] = 0
