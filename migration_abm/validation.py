@@ -158,8 +158,10 @@ class FlowBaseline(Baseline):
         target = observed_groups(obs, fit_year)
 
         def loss(x: np.ndarray) -> float:
-            pred = to_groups(geo, self._project(geo, totals, fit_year, x))
-            return float(np.sum(((pred - target) / target) ** 2))
+            with np.errstate(all="ignore"):
+                pred = to_groups(geo, self._project(geo, totals, fit_year, x))
+            value = float(np.sum(((pred - target) / target) ** 2))
+            return value if np.isfinite(value) else 1e12
 
         best = None
         for x0 in self.starts():
@@ -178,21 +180,20 @@ class FlowBaseline(Baseline):
 
 
 class Gravity(FlowBaseline):
-    """T_ij = exp(a) · P_i · (P_j / P̄)^γ · d_ij^−2 (per year, persons); fitted: a, γ."""
+    """Production-constrained gravity model: a share τ ≤ 20 % of each district's population moves each
+    year, to j with probability ∝ P_j^γ · d_ij^−β (Wilson 1971); fitted: τ, γ, β."""
 
     name = "gravity model"
 
     def flows(self, pop: np.ndarray, dist: np.ndarray, params: np.ndarray) -> np.ndarray:
-        a, gamma = params
+        tau = 0.2 / (1 + np.exp(-params[0]))
+        gamma, beta = params[1], params[2]
         d = np.where(dist > 0, dist, np.inf)
-        mass = (pop / pop.mean()) ** gamma
-        t = np.exp(a) * pop[:, None] * mass[None, :] / d**2
-        # never move more than the whole origin
-        out = t.sum(axis=1, keepdims=True)
-        return t * np.minimum(1.0, 0.5 * pop[:, None] / np.maximum(out, 1e-12))
+        attract = (pop / pop.mean())[None, :] ** gamma * d ** -beta
+        return tau * pop[:, None] * attract / attract.sum(axis=1, keepdims=True)
 
     def starts(self) -> list[np.ndarray]:
-        return [np.array([a, g]) for a in (-2.0, 0.0, 2.0) for g in (0.5, 1.5)]
+        return [np.array([t, g, b]) for t in (-3.0, 0.0) for g in (0.8, 1.5) for b in (1.0, 2.0)]
 
 
 class Radiation(FlowBaseline):
