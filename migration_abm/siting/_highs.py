@@ -19,13 +19,15 @@ class MilpResult:
     gap: float
     status: str
     seconds: float
+    col_dual: np.ndarray | None = None  # LPs only: reduced costs
 
 
 def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
                col_lo: np.ndarray, col_hi: np.ndarray, integer: np.ndarray, *, maximize: bool = False,
                time_limit: float = 60.0, mip_rel_gap: float = 1e-4, mip_abs_gap: float = 1e-6,
                start: np.ndarray | None = None,
-               threads: int | None = None, verbose: bool = False) -> MilpResult:
+               threads: int | None = None, verbose: bool = False,
+               options: dict[str, object] | None = None) -> MilpResult:
     """Solve ``opt c·x s.t. row_lo <= A x <= row_hi, col_lo <= x <= col_hi`` with HiGHS.
 
     The constraint matrix goes in as CSC arrays through ``passModel`` (no per-row Python calls).
@@ -64,6 +66,8 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
     h.setOptionValue("mip_abs_gap", float(mip_abs_gap))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     h.passModel(lp)
     if start is not None:
         sol = highspy.HighsSolution()
@@ -77,6 +81,9 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
     if info.primal_solution_status == 2:  # feasible
         x = np.asarray(h.getSolution().col_value, dtype=float)
     obj = float(np.dot(lp.col_cost_, x)) if x is not None else float("nan")
+    col_dual = None
+    if not integer.any() and status == "Optimal":
+        col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
     if integer.any():
         bound = float(info.mip_dual_bound)
     else:
@@ -92,7 +99,7 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
         x, obj = (cold.x, cold.objective) if better else (x, obj)
         bound, status = cold.bound, cold.status
         gap = relative_gap(obj, bound)
-    return MilpResult(x, obj, bound, gap, status, time.perf_counter() - t0)
+    return MilpResult(x, obj, bound, gap, status, time.perf_counter() - t0, col_dual)
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -75,6 +75,27 @@ def drop_dominated_rows(a: sp.csr_matrix, max_rows: int = 20000, chunk: int = 20
     return keep
 
 
+def dominated_columns(a: sp.csr_matrix, max_work: float = 5e7) -> np.ndarray:
+    """Columns whose coverage set is inside another column's (ties: keep the lowest index) or empty.
+
+    Valid to drop in uncapacitated covering models (MCLP, LSCP): swapping to the dominating column never
+    loses coverage. Skipped when the pairwise intersection would cost more than ``max_work`` products.
+    """
+    a = sp.csr_matrix(a, dtype=np.float64)
+    m = a.shape[1]
+    size = np.asarray(a.sum(axis=0)).ravel()
+    drop = size == 0
+    deg = np.diff(a.indptr).astype(float)
+    if float(deg @ deg) > max_work:
+        return drop
+    inter = (a.T @ a).tocoo()
+    j, k, v = inter.row, inter.col, inter.data
+    hit = (j != k) & (v >= size[j] - 1e-9) & ((size[k] > size[j]) | ((size[k] == size[j]) & (k < j)))
+    drop[np.unique(j[hit])] = True
+    del m
+    return drop
+
+
 # ------------------------------------------------------------------------------------------------ MCLP
 def lazy_greedy_mclp(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered: np.ndarray | None = None,
                      allowed: np.ndarray | None = None) -> list[int]:
@@ -152,28 +173,61 @@ def swap_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, chosen:
     return chosen
 
 
+def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray,
+                 target: float, time_limit: float, seed: int = 0, max_rounds: int = 2000) -> list[int]:
+    """Iterated local search: drop a few open sites, add sites drawn in proportion to ``guide`` (e.g. the
+    LP solution), re-run the swap search; keep improvements. Stops at ``target`` value or the time limit.
+    Seeded, so results are reproducible."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    best = list(sel)
+    best_v = coverage_value(a_csr, w, np.asarray(best, dtype=np.int64))
+    prob = np.maximum(np.asarray(guide, dtype=float), 0.0) + 1e-3 * max(float(np.max(guide, initial=0.0)), 1e-9)
+    p = len(best)
+    if p == 0:
+        return best
+    for r in range(max_rounds):
+        if best_v >= target or time.perf_counter() - t0 > time_limit:
+            break
+        k = min(p, 1 + r % 4)
+        out = set(rng.choice(p, size=k, replace=False).tolist())
+        keep = [j for i, j in enumerate(best) if i not in out]
+        pr = prob.copy()
+        pr[keep] = 0.0
+        pr /= pr.sum()
+        add = rng.choice(len(pr), size=k, replace=False, p=pr).tolist()
+        cand = swap_mclp(a_csr, a_csc, w, keep + add, np.zeros(0, dtype=np.int64),
+                         time_limit=max(0.0, time_limit - (time.perf_counter() - t0)))
+        v = coverage_value(a_csr, w, np.asarray(cand, dtype=np.int64))
+        if v > best_v + 1e-9:
+            best, best_v = list(cand), v
+    return best
+
+
 def lagrangian_bound_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, incumbent: float,
-                          time_limit: float = 5.0, max_iter: int = 600) -> tuple[float, np.ndarray | None]:
+                          time_limit: float = 5.0, max_iter: int = 600
+                          ) -> tuple[float, np.ndarray | None, np.ndarray]:
     """Upper bound on weighted max coverage by subgradient optimisation of the Lagrangian dual.
 
     Relaxing y_i <= (A x)_i with multipliers 0 <= λ_i <= w_i gives
     L(λ) = Σ_i (w_i − λ_i) + (sum of the p largest (Aᵀλ)_j), a valid bound for any λ whose minimum
     equals the LP bound. Cheap: one sparse product per iteration. Returns (bound, best x from the
-    Lagrangian subproblems) so callers can also use it as a heuristic.
+    Lagrangian subproblems, multipliers at the best bound): the x serves as a heuristic, the
+    multipliers for reduced-cost fixing.
     """
     t0 = time.perf_counter()
     at = a_csr.T.tocsr()
     m = a_csr.shape[1]
     p = min(p, m)
     lam = w * 0.5
-    best_bound, best_sol, best_val = np.inf, None, incumbent
+    best_bound, best_sol, best_val, best_lam = np.inf, None, incumbent, lam
     mu, stall = 2.0, 0
     for it in range(max_iter):
         c = np.asarray(at @ lam).ravel()
         top = np.argpartition(-c, p - 1)[:p] if p < m else np.arange(m)
         lval = float(np.sum(w - lam) + c[top].sum())
         if lval < best_bound - 1e-9 * abs(best_bound if np.isfinite(best_bound) else 1):
-            best_bound, stall = lval, 0
+            best_bound, stall, best_lam = lval, 0, lam
         else:
             stall += 1
             if stall >= 15:
@@ -193,7 +247,30 @@ def lagrangian_bound_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, incumbent
             break
         step = mu * (lval - best_val) / norm
         lam = np.clip(lam - step * s, 0.0, w)
-    return best_bound, best_sol
+    return best_bound, best_sol, best_lam
+
+
+def lagrangian_fixing(a_csr: sp.csr_matrix, w: np.ndarray, p: int, lam: np.ndarray, incumbent: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Reduced-cost fixing from Lagrangian multipliers: (columns that can be closed, columns that must open).
+
+    Forcing column j into (out of) the Lagrangian top-p changes L by c_j − c_(p) (c_(p+1) − c_j). Where
+    the forced bound cannot beat the incumbent, no strictly better solution has that value of x_j.
+    """
+    m = a_csr.shape[1]
+    c = np.asarray(a_csr.T @ lam).ravel()
+    base = float(np.sum(w - lam))
+    if p >= m or p == 0:
+        return np.zeros(m, bool), np.zeros(m, bool)
+    order = np.argsort(-c, kind="stable")
+    top = np.zeros(m, dtype=bool)
+    top[order[:p]] = True
+    lval = base + c[order[:p]].sum()
+    cp, cp1 = c[order[p - 1]], c[order[p]]
+    tol = 1e-9 * max(abs(incumbent), 1.0)
+    close = ~top & (lval - cp + c <= incumbent + tol)
+    must = top & (lval - c + cp1 <= incumbent + tol)
+    return close, must
 
 
 def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None = None, *,
@@ -222,6 +299,10 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     ar, wr = ar[rows_keep], w[rows][rows_keep]
     ar, wr, _ = merge_identical_rows(ar, wr)
     ar.data[:] = 1.0
+    keep_cols = ~dominated_columns(ar)
+    if keep_cols.sum() < max(p, 1):  # keep enough columns to spend the budget
+        keep_cols[:] = True
+    free, ar = free[keep_cols], ar[:, np.flatnonzero(keep_cols)]
     stages["reduce"] = time.perf_counter() - t0
     if progress:
         log.info("MCLP: %d x %d reduced to %d rows x %d free sites", n, m, ar.shape[0], len(free))
@@ -237,7 +318,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if p == 0 or ar.shape[0] == 0:
         return SolveResult(free[np.asarray(sel, dtype=np.int64)], const + best, const + best, 0.0, "optimal",
                            time.perf_counter() - t0, stages)
-    bound, lsol = lagrangian_bound_mclp(ar, wr, p, best, time_limit=max(0.5, 0.1 * time_limit))
+    bound, lsol, lam = lagrangian_bound_mclp(ar, wr, p, best, time_limit=min(2.0, 0.05 * time_limit))
     if lsol is not None:
         lval = coverage_value(ar, wr, lsol)
         if lval > best:
@@ -248,28 +329,79 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if progress:
         log.info("MCLP heuristic %.6g, bound %.6g, gap %.3g%%", const + best, const + bound,
                  100 * relative_gap(const + best, const + bound))
+    nr, mf = ar.shape
+    # model: columns x (mf binaries) then y (nr continuous); rows y_i − Σ a_ij x_j <= 0 and Σ x <= p
+    top = sp.hstack([-ar, sp.identity(nr, format="csr")], format="csr")
+    budget = sp.csr_matrix((np.ones(mf), (np.zeros(mf, dtype=np.int64), np.arange(mf))), shape=(1, mf + nr))
+    amat_full = sp.vstack([top, budget], format="csc")
+    row_hi = np.concatenate([np.zeros(nr), [p]])
+    lp_close = np.zeros(mf, dtype=bool)
+    lp_open = np.zeros(mf, dtype=bool)
     remaining = time_limit - (time.perf_counter() - t0)
     if exact and relative_gap(const + best, const + bound) > gap and remaining > 0.05:
-        nr, mf = ar.shape
-        # columns: x (mf binaries) then y (nr continuous); rows: y_i − Σ a_ij x_j <= 0, Σ x <= p
-        top = sp.hstack([-ar, sp.identity(nr, format="csr")], format="csr")
+        # LP relaxation: exact LP bound, an LP-rounding start and reduced-cost fixing
+        lp = solve_milp(np.concatenate([np.zeros(mf), wr]), amat_full, np.full(nr + 1, -np.inf), row_hi,
+                        np.zeros(mf + nr), np.ones(mf + nr), np.zeros(mf + nr, bool), maximize=True,
+                        time_limit=0.4 * remaining, options={"solver": "ipm"})  # IPM+crossover: far faster here
+        stages["lp"] = time.perf_counter() - t0
+        if lp.status == "Optimal" and lp.x is not None:
+            bound = min(bound, lp.objective)
+            xr = lp.x[:mf]
+            cand = list(np.argsort(-xr, kind="stable")[:p])
+            cand = swap_mclp(ar, ac, wr, cand, np.zeros(0, dtype=np.int64), time_limit=max(1.0, 0.1 * time_limit))
+            v = coverage_value(ar, wr, np.asarray(cand, dtype=np.int64))
+            if v > best:
+                best, sel = v, list(cand)
+            # iterated local search guided by the LP until the certified gap is met (short time box)
+            target = (const + bound) * (1 - gap) - const
+            sel = perturb_mclp(ar, ac, wr, sel, xr, target, time_limit=min(3.0, 0.05 * time_limit))
+            best = max(best, coverage_value(ar, wr, np.asarray(sel, dtype=np.int64)))
+            if lp.col_dual is not None:
+                red = np.abs(lp.col_dual[:mf])
+                tol = 1e-9 * max(best, 1.0)
+                lp_close = (xr < 1e-9) & (lp.objective - red <= best + tol)
+                lp_open = (xr > 1 - 1e-9) & (lp.objective - red <= best + tol)
+        stages["lp_round"] = time.perf_counter() - t0
+    remaining = time_limit - (time.perf_counter() - t0)
+    if exact and relative_gap(const + best, const + bound) > gap and remaining > 0.05:
+        # reduced-cost fixing: any solution violating a fixing is worth at most the incumbent
+        close, must = lagrangian_fixing(ar, wr, p, lam, best)
+        close |= lp_close
+        must = (must | lp_open) & ~close
+        if must.sum() > p:
+            must[:] = False
+        cols = np.flatnonzero(~close | np.isin(np.arange(len(close)), sel))
+        stages["fixed_open"] = float(must.sum())
+        am = ar[:, cols]
+        live = np.diff(am.indptr) > 0
+        am, wm = am[live], wr[live]
+        nr, mf = am.shape
+        stages["fixed_columns"] = float(close.sum())
+        top = sp.hstack([-am, sp.identity(nr, format="csr")], format="csr")
         budget = sp.csr_matrix((np.ones(mf), (np.zeros(mf, dtype=np.int64), np.arange(mf))), shape=(1, mf + nr))
         amat = sp.vstack([top, budget], format="csc")
-        c = np.concatenate([np.zeros(mf), wr])
+        c = np.concatenate([np.zeros(mf), wm])
+        pos = np.full(ar.shape[1], -1)
+        pos[cols] = np.arange(mf)
         x0 = np.zeros(mf)
-        x0[sel] = 1.0
-        y0 = np.minimum(1.0, np.asarray(ar @ x0).ravel())
+        x0[pos[sel]] = 1.0
+        y0 = np.minimum(1.0, np.asarray(am @ x0).ravel())
+        lo_x = must[cols].astype(float)
+        start = np.concatenate([x0, y0]) if np.all(x0 >= lo_x) else None
         res = solve_milp(c, amat, np.full(nr + 1, -np.inf), np.concatenate([np.zeros(nr), [p]]),
-                         np.zeros(mf + nr), np.ones(mf + nr), np.concatenate([np.ones(mf, bool), np.zeros(nr, bool)]),
-                         maximize=True, time_limit=remaining, mip_rel_gap=gap, start=np.concatenate([x0, y0]))
+                         np.concatenate([lo_x, np.zeros(nr)]), np.ones(mf + nr),
+                         np.concatenate([np.ones(mf, bool), np.zeros(nr, bool)]),
+                         maximize=True, time_limit=remaining, start=start,
+                         mip_rel_gap=gap * (const + best) / max(best, 1e-12))  # HiGHS sees no constant
         stages["milp"] = time.perf_counter() - t0
         if res.x is not None:
-            xs = np.flatnonzero(res.x[:mf] > 0.5)
+            xs = cols[np.flatnonzero(res.x[:mf] > 0.5)]
             v = coverage_value(ar, wr, xs)
             if v > best + 1e-9:
                 best, sel = v, list(xs)
         if np.isfinite(res.bound):
-            bound = min(bound, res.bound)
+            # solutions excluded by fixing are worth at most the incumbent, so the bound is max(., best)
+            bound = min(bound, max(res.bound, best))
         status = "optimal" if res.status == "Optimal" else f"milp: {res.status}"
     bound = max(bound, best)
     g = relative_gap(const + best, const + bound)
