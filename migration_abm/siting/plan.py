@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 class SitingPlan:
     """Chosen sites, assignment and coverage before/after (overall and per district) with solver stats.
 
-    Coverage percentages: ``points`` = share of demand points covered/served, ``weighted`` = share of
-    demand weight (persons) served. ``unmet_demand`` is the weight left unserved after the plan.
+    ``coverage_before``/``coverage_after`` are FRACTIONS in [0, 1]: ``points`` = share of demand points
+    served, ``weighted`` = share of demand weight (persons) served. Per-district ``pct_*`` columns and the
+    CSV ``*_pct`` fields are percentages. ``unmet_demand`` is the weight left unserved after the plan.
     """
 
     facility: str
@@ -65,8 +66,8 @@ class SitingPlan:
         """A few human-readable lines: what was sited, coverage before → after, solver quality."""
         yr = f" {self.year}" if self.year is not None else ""
         return (f"{self.facility}{yr}: {len(self.new_sites)} new site(s) [{self.model}], demand served "
-                f"{self.coverage_before['weighted']:.1f}% -> {self.coverage_after['weighted']:.1f}% "
-                f"(points {self.coverage_before['points']:.1f}% -> {self.coverage_after['points']:.1f}%), "
+                f"{100 * self.coverage_before['weighted']:.1f}% -> {100 * self.coverage_after['weighted']:.1f}% "
+                f"(points {100 * self.coverage_before['points']:.1f}% -> {100 * self.coverage_after['points']:.1f}%), "
                 f"unmet {self.unmet_demand:,.0f}; objective {self.objective:,.6g}, bound {self.bound:,.6g}, "
                 f"gap {100 * self.gap:.3f}% ({self.status}, {self.solve_time:.1f} s)")
 
@@ -81,10 +82,10 @@ class SitingPlan:
             df.to_csv(p, index=False)
             paths.append(p)
         summ = {"facility": self.facility, "model": self.model, "year": self.year, "budget": self.budget,
-                "new_sites": len(self.new_sites), "points_before_pct": self.coverage_before["points"],
-                "points_after_pct": self.coverage_after["points"],
-                "weighted_before_pct": self.coverage_before["weighted"],
-                "weighted_after_pct": self.coverage_after["weighted"], "unmet_demand": self.unmet_demand,
+                "new_sites": len(self.new_sites), "points_before_pct": 100 * self.coverage_before["points"],
+                "points_after_pct": 100 * self.coverage_after["points"],
+                "weighted_before_pct": 100 * self.coverage_before["weighted"],
+                "weighted_after_pct": 100 * self.coverage_after["weighted"], "unmet_demand": self.unmet_demand,
                 "objective": self.objective, "bound": self.bound, "gap": self.gap, "status": self.status,
                 "solve_time_s": self.solve_time, "notes": " | ".join(self.notes)}
         p = out / "summary.csv"
@@ -228,9 +229,9 @@ def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.Data
     dist = dist.reset_index().rename(columns={"index": "district"})
     wt = float(w.sum())
 
-    def pct(served: np.ndarray) -> dict[str, float]:
-        return {"points": 100.0 * float((served > 1e-9).mean()) if len(served) else 100.0,
-                "weighted": 100.0 * float(served.sum()) / wt if wt > 0 else 100.0}
+    def frac(served: np.ndarray) -> dict[str, float]:
+        return {"points": float((served > 1e-9).mean()) if len(served) else 1.0,
+                "weighted": float(served.sum()) / wt if wt > 0 else 1.0}
 
     notes = [f"{ft.name}: {ft.circle}, {ft.minutes:g} min walk at {settings.walk_speed_kmh:g} km/h, "
              f"circuity {settings.circuity:g} (per-district overrides: {settings.district_circuity})",
@@ -238,7 +239,7 @@ def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.Data
              f"{ft.capacity.citation})"]
     if model == "capacitated_mclp":
         notes.append("served = splittable assignment within coverage and capacity")
-    return SitingPlan(ft.name, model, None, out_sites, dem, dist, assignment, pct(served_b), pct(served_a),
+    return SitingPlan(ft.name, model, None, out_sites, dem, dist, assignment, frac(served_b), frac(served_a),
                       wt - float(served_a.sum()), float(m.objective_), float(m.bound_), float(m.gap_), m.status_,
                       time.perf_counter() - t0, budget if model != "lscp" else None, notes, settings.to_dict())
 

@@ -51,8 +51,8 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
                             1e-3))
     ax.autoscale_view()
     yr = f" {plan.year}" if plan.year is not None else ""
-    ax.set_title(f"{plan.facility}{yr}: served {plan.coverage_before['weighted']:.1f}% → "
-                 f"{plan.coverage_after['weighted']:.1f}% of demand, {len(new)} new site(s)", fontsize=10)
+    ax.set_title(f"{plan.facility}{yr}: served {100 * plan.coverage_before['weighted']:.1f}% → "
+                 f"{100 * plan.coverage_after['weighted']:.1f}% of demand, {len(new)} new site(s)", fontsize=10)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.legend(loc="best", fontsize=8, markerscale=1.5)

@@ -21,6 +21,7 @@ def test_end_to_end_coverage_rises(fake_results, tmp_path) -> None:
     plan = plan_for_results(fake_results, 2030, "primary_school", budget=15, config=SMALL, seed=3,
                             out_dir=tmp_path)
     assert plan.coverage_after["weighted"] > plan.coverage_before["weighted"]
+    assert 0 <= plan.coverage_before["weighted"] <= 1 and 0 <= plan.coverage_after["points"] <= 1
     assert len(plan.new_sites) <= 15 and len(plan.new_sites) > 0
     assert plan.bound >= plan.objective - 1e-6 and 0 <= plan.gap <= 1
     # age band 6-11 of the year's structure is the total demand
