@@ -83,11 +83,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"wrote {out} and {png}")
     print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
     if args.site:
-        from migration_abm.siting.mainjob import site_main_job
-
-        for path in site_main_job(res, out.with_suffix(""), seed=seed):
-            print(f"wrote {path}")
+        site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed)
     return 0
+
+
+MAIN_JOB_FACILITIES = ("primary_school", "hospital")
+MAIN_JOB_REGIONS = "expansion,new_development"
+
+
+def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
+    """The main job's second half: site primary schools and hospitals for the final simulated year in
+    the expansion and new-development districts; plans, coverage tables and maps under ``out_dir``."""
+    from migration_abm.siting import plan_for_results
+
+    year = int(res.years[-1])
+    for facility in MAIN_JOB_FACILITIES:
+        target = out_dir / facility
+        plan = plan_for_results(res, year, facility, districts=MAIN_JOB_REGIONS, config=cfg.siting or None,
+                                seed=seed, out_dir=target)
+        before, after = plan.coverage_before, plan.coverage_after
+        print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "
+              f"{before.get('weighted', float('nan')):.1f} % → {after.get('weighted', float('nan')):.1f} % "
+              f"(gap {100 * plan.gap:.2f} %); wrote {target}/")
 
 
 def _add_logging_flags(sub: argparse._SubParsersAction) -> None:

@@ -382,7 +382,9 @@ class MigrationModel(mesa.Model):
         rows = np.arange(start, hh.n)
         # arrivals earn what a newcomer would: use the city's mean wage as their reference income
         ref = np.full(n, np.average(self.labour.nonfarm_wage(), weights=np.maximum(self._district_persons(), 1)))
-        dest = self._choose(rows, np.full(n, -1, dtype=np.int16), ref, origin)
+        # returning natives weigh destinations from their home district (going home = staying);
+        # other-province migrants have no home district in Chongqing
+        dest = self._choose(rows, origin, ref, origin)
         hh.district[rows] = dest
         hh.urban[rows] = rng.random(n) < np.maximum(cfg.behaviour.mover_urban_share, self._base_urban[dest])
         persons = hh.persons()[rows]
