@@ -35,7 +35,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check migration_abm tests benchmarks
 
 bench: $(STAMP)
-	$(PY) -m pytest -q -m slow benchmarks
+	$(PY) -m pip install -q spopt pulp
+	$(PY) benchmarks/bench_model.py --full
+	$(PY) benchmarks/bench_siting.py
+	$(PY) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from migration_abm.config import load_config  # noqa: E402
-from migration_abm.model import MigrationModel, _logit, _sigmoid, simulate  # noqa: E402
+from migration_abm.model import MigrationModel, _logit, simulate  # noqa: E402
 from migration_abm.policy import hukou_openness, nonlocal_rights  # noqa: E402
 
 BASELINE = ROOT / "configs" / "baseline.toml"

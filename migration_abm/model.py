@@ -15,11 +15,20 @@ import mesa
 import numpy as np
 
 from migration_abm.config import Config, load_config
-from migration_abm.geography import ECO_REGIONS, DESTINATION_REGIONS, REGIONS, Geography
+from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography
 from migration_abm.labour import LabourMarket, platform_uplift
 from migration_abm.policy import HukouOffice, active, hukou_openness, nonlocal_rights
-from migration_abm.population import (AGE_MAX, NO_MEMBER, OUTSIDE, Households, age_and_die, base_urban_share,
-                                      give_birth, leave_home, synthesize)
+from migration_abm.population import (
+    AGE_MAX,
+    NO_MEMBER,
+    OUTSIDE,
+    Households,
+    age_and_die,
+    base_urban_share,
+    give_birth,
+    leave_home,
+    synthesize,
+)
 from migration_abm.results import AGE_BANDS, DISTRICT_SERIES, HUKOU_STATUS, Results
 
 log = logging.getLogger(__name__)

@@ -238,7 +238,7 @@ def run_replicates(config: object, replicates: int, until: int) -> list:
 def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.DataFrame:
     """Run the hindcast, compare model and baselines on fitted and predicted targets, write the report."""
     from migration_abm.model import geography_for
-    from migration_abm.plotting import plot_validation_bands, plot_district_trajectories
+    from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
     out = Path(out_dir)
