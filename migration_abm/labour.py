@@ -121,23 +121,23 @@ class LabourMarket(mesa.Agent):
         hh.sector[hired] = np.minimum(pick, s - 1).astype(np.int8)
         hh.employed[hired] = True
 
-    def expected_income(self, hh: Households, rows: np.ndarray, uplift: np.ndarray) -> np.ndarray:
-        """Harris–Todaro expected income [row, district]: P(job) × wage + (1 − P) × fallback."""
-        prem = self.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
-        w = self.nonfarm_wage()
-        p = np.minimum(1.0, self.find_rate[None, :] * (1 + uplift))
+    def log_expected_wage(self, uplift: np.ndarray) -> np.ndarray:
+        """Harris–Todaro log expected wage per district for a middle-skill worker:
+        ln(W_j · (P_j + (1 − P_j) · fallback)), P_j = min(1, job-finding rate × (1 + uplift_j))."""
+        p = np.minimum(1.0, self.find_rate * (1 + uplift))
         fallback = self.cfg.economy.unemployed_income_share
-        return prem[:, None] * w[None, :] * (p + (1 - p) * fallback)
+        return np.log(self.nonfarm_wage() * (p + (1 - p) * fallback))
 
 
-def platform_uplift(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
-    """Job-platform uplift [row, district]: registered eco-region seekers get ``match_uplift`` on jobs
-    in the expansion and new-development districts (对口招工)."""
+def platform_covered(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` are eco-region households registered on the job platform this year."""
     jm = cfg.policy.job_matching
-    out = np.zeros((len(rows), geo.n))
-    if not jm.enabled or year < jm.start_year or not len(rows):
-        return out
-    eco = geo.in_regions(ECO_REGIONS)
-    covered = eco[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
-    out[np.ix_(covered, geo.in_regions(DESTINATION_REGIONS))] = jm.match_uplift
-    return out
+    if not jm.enabled or year < jm.start_year:
+        return np.zeros(len(rows), dtype=bool)
+    return geo.in_regions(ECO_REGIONS)[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
+
+
+def platform_uplift(geo: Geography, cfg: Config) -> np.ndarray:
+    """Job-finding uplift per district for registered households: ``match_uplift`` on jobs in the
+    expansion and new-development districts (对口招工), 0 elsewhere."""
+    return cfg.policy.job_matching.match_uplift * geo.in_regions(DESTINATION_REGIONS)

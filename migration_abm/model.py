@@ -16,7 +16,7 @@ import numpy as np
 
 from migration_abm.config import Config, load_config
 from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography
-from migration_abm.labour import LabourMarket, platform_uplift
+from migration_abm.labour import LabourMarket, platform_covered, platform_uplift
 from migration_abm.policy import HukouOffice, active, hukou_openness, nonlocal_rights
 from migration_abm.population import (
     AGE_MAX,
@@ -127,17 +127,14 @@ class MigrationModel(mesa.Model):
     def _measure(self) -> dict[str, np.ndarray]:
         hh, n = self.households, self.geo.n
         persons = hh.persons()
-        k = hh.ages.shape[1]
-        flat = np.flatnonzero(hh.ages.reshape(-1) >= 0)
-        r = flat // k
-        age = hh.ages.reshape(-1)[flat].astype(np.int64)
-        d = hh.district[r].astype(np.int64)
-        w = hh.weight[r]
         status = np.where(hh.hukou_district == OUTSIDE, 3,
                           np.where(hh.hukou_district != hh.district, 2, np.where(hh.hukou_ag, 1, 0)))
-        ns, na = len(HUKOU_STATUS), AGE_MAX + 1
-        by_status_age = np.bincount((d * ns + status[r]) * na + age, weights=w,
-                                    minlength=n * ns * na).reshape(n, ns, na)
+        ns, na = len(HUKOU_STATUS), AGE_MAX + 2  # age bin 0 catches empty slots (age −1)
+        key = (hh.district.astype(np.int64) * ns + status) * na + 1
+        hist = np.zeros(n * ns * na)
+        for c in range(int(hh.size().max(initial=0))):  # members sorted: slot c is empty beyond size c
+            hist += np.bincount(key + hh.ages[:, c], weights=hh.weight, minlength=n * ns * na)
+        by_status_age = hist.reshape(n, ns, na)[:, :, 1:]
         by_age = by_status_age.sum(axis=1)
         status_band = np.stack([by_status_age[:, :, lo:hi + 1].sum(axis=2) for _, lo, hi in AGE_BANDS], axis=2)
         workers = hh.workers() * hh.weight
@@ -226,8 +223,8 @@ class MigrationModel(mesa.Model):
         hh = self.households
         seekers = rows[hh.workers()[rows] > 0]
         if len(seekers):
-            up = platform_uplift(self.geo, self.cfg, self.year, hh, seekers)
-            self.labour.match(hh, self.rng, seekers, up[np.arange(len(seekers)), hh.district[seekers]])
+            covered = platform_covered(self.geo, self.cfg, self.year, hh, seekers)
+            self.labour.match(hh, self.rng, seekers, covered * platform_uplift(self.geo, self.cfg)[hh.district[seekers]])
 
     def _pressures(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(population, service per capita, housing pressure) per district, for destination choice."""
@@ -248,60 +245,82 @@ class MigrationModel(mesa.Model):
 
     def _choose(self, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
                 network_origin: np.ndarray) -> np.ndarray:
-        """Multinomial-logit destination choice (Gumbel-max draw) for ``rows``.
+        """Multinomial-logit destination choice for ``rows`` (staying at ``home`` is one alternative).
 
         ``home`` is the district a household would stay in (−1: none, e.g. arrivals from outside);
         distances and moving costs are measured from it. Utility terms: log expected income
         (Harris–Todaro), hukou accessibility and what it unlocks (schooling, insurance), public services
-        per capita, distance and moving cost net of recruitment subsidies, the migrant network from the
-        same origin, housing pressure, and inertia for staying.
+        per capita, district size, distance and moving cost net of recruitment subsidies, the migrant
+        network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
+
+        Every term is a district table indexed by a few household keys (home, origin, platform
+        registration, children) plus a household-specific cost scale, so utilities are gathered rather
+        than recomputed: no transcendental function per household × district except the draw.
         """
         cfg, b, geo, hh = self.cfg, self.cfg.behaviour, self.geo, self.households
         out = np.empty(len(rows), dtype=np.int16)
         if not len(rows):
             return out
+        n = geo.n
         _, service_pc, pressure = self._pressures()
         stock, natives = self._network()
-        net_rate = 1000.0 * stock / np.maximum(natives, 1.0)[:, None]
         openness = hukou_openness(geo, cfg, self.year)
         school_nl, ins_nl = nonlocal_rights(cfg, self.year)
+        school = openness + (1 - openness) * school_nl
+        insurance = openness + (1 - openness) * ins_nl
         jm = cfg.policy.job_matching
         subsidy = jm.subsidy_yuan if active(jm, self.year) else 0.0
         dest_region = geo.in_regions(DESTINATION_REGIONS)
         size = np.log(np.maximum(self.labour.jobs[:, 1:].sum(axis=1), 1.0))
-        base = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
-                + b.beta_size * size)
-        cols = np.arange(geo.n)
+        common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
+                  + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
+        child_term = b.beta_school * school
+        # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
+        inc = b.beta_income * np.stack([self.labour.log_expected_wage(np.zeros(n)),
+                                        self.labour.log_expected_wage(platform_uplift(geo, cfg))])
+        # [home (n = no home), district]: distance, stay bonus; [registered?, home, district]: cost
+        dist = np.vstack([geo.distance_km, np.zeros((1, n))])
+        place = -b.beta_distance * np.log1p(dist)
+        place[np.arange(n), np.arange(n)] += b.beta_stay
+        cost = np.maximum(0.0, b.moving_cost_yuan + b.cost_per_km_yuan * dist
+                          - subsidy * np.array([0.0, 1.0])[:, None, None] * dest_region)
+        cost[:, np.arange(n), np.arange(n)] = 0.0
+        # [origin (n = outside), district]: migrant network from the same origin
+        net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
+                         np.zeros((1, n))])
+        # local hukou unlocks full access: correction at the hukou district's column
+        local_gain = b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance)
+        local_child_gain = b.beta_school * (1 - school)
+        prem = self.labour.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
+        covered = platform_covered(geo, cfg, self.year, hh, rows).astype(np.int64)
+        children = hh.has_children()[rows]
+        home_i = np.where(home >= 0, home, n).astype(np.int64)
+        origin_i = np.where(network_origin >= 0, network_origin, n).astype(np.int64)
+        hukou = hh.hukou_district[rows].astype(np.int64)
+        cost_scale = b.beta_cost / np.maximum(income_now, 1000.0)
         for lo in range(0, len(rows), CHUNK):
-            r = rows[lo:lo + CHUNK]
-            h = home[lo:lo + CHUNK].astype(np.int64)
-            has_home = h >= 0
-            hs = np.where(has_home, h, 0)
-            up = platform_uplift(geo, cfg, self.year, hh, r)
-            log_income = np.log(self.labour.expected_income(hh, r, up))
-            # staying keeps the current income rather than the expected one
-            i = np.flatnonzero(has_home)
-            log_income[i, hs[i]] = np.log(np.maximum(income_now[lo:lo + CHUNK][i], 1.0))
-            u = b.beta_income * log_income
-            local = hh.hukou_district[r][:, None] == cols[None, :]
-            access = np.where(local, 1.0, openness[None, :])
-            u += b.beta_hukou * access
-            u += b.beta_school * hh.has_children()[r][:, None] * (access + (1 - access) * school_nl)
-            u += b.beta_insurance * (access + (1 - access) * ins_nl)
-            u += base[None, :]
-            dist = np.where(has_home[:, None], geo.distance_km[hs], 0.0)
-            u -= b.beta_distance * np.log1p(dist)
-            covered = up.max(axis=1) > 0
-            cost = b.moving_cost_yuan + b.cost_per_km_yuan * dist
-            cost -= subsidy * (covered[:, None] & dest_region[None, :])
-            stay = has_home[:, None] & (cols[None, :] == hs[:, None])
-            cost = np.where(stay, 0.0, np.maximum(cost, 0.0))
-            u -= b.beta_cost * cost / np.maximum(income_now[lo:lo + CHUNK], 1000.0)[:, None]
-            o = network_origin[lo:lo + CHUNK].astype(np.int64)
-            u += b.beta_network * np.where((o >= 0)[:, None], np.log1p(net_rate[np.maximum(o, 0)]), 0.0)
-            u += b.beta_stay * stay
-            u += self.rng.gumbel(size=u.shape)
-            out[lo:lo + CHUNK] = u.argmax(axis=1)
+            sl = slice(lo, lo + CHUNK)
+            m = len(rows[sl])
+            h, cov = home_i[sl], covered[sl]
+            u = inc[cov] + place[h] + net[origin_i[sl]]
+            u += common
+            u -= cost_scale[sl, None] * cost[cov, h]
+            ch = np.flatnonzero(children[sl])
+            u[ch] += child_term
+            loc = np.flatnonzero(hukou[sl] >= 0)
+            j = hukou[sl][loc]
+            u[loc, j] += local_gain[j] + children[sl][loc] * local_child_gain[j]
+            # staying keeps the current income instead of the expected one
+            st = np.flatnonzero(h < n)
+            hj = h[st]
+            u[st, hj] += b.beta_income * (np.log(np.maximum(income_now[sl][st], 1.0)) - np.log(prem[sl][st]))
+            u[st, hj] -= inc[cov[st], hj]
+            # inverse-CDF draw from the logit probabilities (one uniform per household)
+            u -= u.max(axis=1, keepdims=True)
+            np.exp(u, out=u)
+            np.cumsum(u, axis=1, out=u)
+            draw = self.rng.random(m) * u[:, -1]
+            out[sl] = np.minimum((u < draw[:, None]).sum(axis=1), n - 1)
         return out
 
     def _internal_migration(self) -> None:
