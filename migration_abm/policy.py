@@ -69,7 +69,8 @@ class HukouOffice(mesa.Agent):
         ok = candidates & (hh.years_here >= min_years)
         if rule.require_employment and not rule.open_urban:
             ok &= hh.employed
-        rows = np.flatnonzero(ok & (model.rng.random(hh.n) < pol.apply_rate))
+        rows = np.flatnonzero(ok)
+        rows = rows[model.rng.random(len(rows)) < pol.apply_rate]
         if rule.quota > 0 and len(rows):
             rows = model.rng.permutation(rows)
             persons = hh.persons()[rows]

@@ -246,7 +246,9 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndar
     of adults are women). A household with no free slot cannot add a child. Returns births per row."""
     fertile = hh._cached("members_20_39", 20, 39)
     p = cfg.demography.fertility_rate / 40.0
-    births = rng.binomial(fertile, p)
+    births = np.zeros(hh.n, dtype=np.int64)
+    at_risk = np.flatnonzero(fertile)
+    births[at_risk] = rng.binomial(fertile[at_risk], p)
     k = hh.ages.shape[1]
     size = hh.size()
     births = np.minimum(births, k - size)
