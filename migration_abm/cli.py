@@ -103,7 +103,7 @@ def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
                                 seed=seed, out_dir=target)
         before, after = plan.coverage_before, plan.coverage_after
         print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "
-              f"{before.get('weighted', float('nan')):.1f} % → {after.get('weighted', float('nan')):.1f} % "
+              f"{100 * before['weighted']:.1f} % → {100 * after['weighted']:.1f} % "
               f"(gap {100 * plan.gap:.2f} %); wrote {target}/")
 
 
