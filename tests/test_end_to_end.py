@@ -1,0 +1,38 @@
+"""The whole mission on a reduced baseline: project, then site primary schools for the final year."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from migration_abm.cli import main
+from migration_abm.config import load_config
+from migration_abm.model import simulate
+from migration_abm.siting import plan_for_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_baseline_then_primary_schools_raise_coverage(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "configs/baseline.toml", {"run.households_per_agent": 2000.0, "run.end_year": 2020})
+    res = simulate(cfg, seed=3)
+    plan = plan_for_results(res, 2020, "primary_school", districts="expansion,new_development", budget=15,
+                            seed=3, out_dir=tmp_path / "plan")
+    assert 0 < len(plan.new_sites) <= 15
+    assert plan.coverage_after["weighted"] > plan.coverage_before["weighted"]
+    assert plan.gap <= 0.01 + 1e-9
+    assert (tmp_path / "plan" / "sites.geojson").stat().st_size > 0
+
+
+def test_make_run_main_job_writes_projection_and_plans(tmp_path: Path) -> None:
+    """What `make run` does (`migration-abm run configs/baseline.toml --site`), at a reduced scale."""
+    out = tmp_path / "baseline.h5"
+    code = main(["run", str(ROOT / "configs/baseline.toml"), "--site", "--out", str(out), "-q",
+                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2015"])
+    assert code == 0 and out.exists() and out.with_suffix(".png").exists()
+    for facility in ("primary_school", "hospital"):
+        d = tmp_path / "baseline_siting" / facility
+        summary = pd.read_csv(d / "summary.csv")
+        assert summary["weighted_after_pct"].iloc[0] >= summary["weighted_before_pct"].iloc[0]
+        assert (d / "map.png").exists() and (d / "sites.csv").exists()
