@@ -254,6 +254,8 @@ class CapacityConfig:
         {"core": 0.005, "expansion": 0.03, "new_development": 0.025, "northeast_eco": 0.01, "southeast_eco": 0.01},
         0.0, 1.0, "assumption: yearly growth of housing capacity by region (planned construction)")
     supply_response: float = _p(0.5, 0.0, 10.0, "extra yearly housing growth per unit occupancy above 90 % (builders follow demand)")
+    max_density_per_km2: float = _p(27400.0, 100.0, None, "residents per km² of district area above which no housing is added: "
+                                    "the 2010 density of 渝中, the densest district (derived: 630 090 / 23 km²)")
     service_growth: float = _p(0.01, 0.0, 1.0, "assumption: yearly growth of public-service capacity")
 
 

@@ -82,6 +82,8 @@ class MigrationModel(mesa.Model):
         self.base_population = pop.copy()
         self.housing = pop * (1 + config.capacity.housing_slack)
         self.service = pop.copy()
+        self._area = g.districts["area_km2"].to_numpy(float)
+        self._settled_housing = np.zeros(g.n)
         self._housing_growth = np.array([config.capacity.housing_growth.get(r, 0.0) for r in REGIONS])[g.region_index]
         cap = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])[g.region_index]
         self.carrying_capacity = np.where(g.in_regions(ECO_REGIONS), cap, np.inf)
@@ -121,7 +123,7 @@ class MigrationModel(mesa.Model):
         lf = self.cfg.policy.land_fiscal_link
         if active(lf, self.year):
             settled = np.bincount(hh.district[rows], weights=persons, minlength=self.geo.n)
-            self.housing += lf.housing_per_settled * settled
+            self._settled_housing += lf.housing_per_settled * settled  # built in _update_capacity
             self.service += lf.service_per_settled * settled
 
     def _measure(self) -> dict[str, np.ndarray]:
@@ -180,10 +182,19 @@ class MigrationModel(mesa.Model):
         self._internal_migration()
         self._local_urbanisation()
         self.agents_by_type[HukouOffice].do("step")
-        _, _, pressure = self._pressures()
-        self.housing *= 1 + self._housing_growth + cfg.capacity.supply_response * 0.1 * pressure
-        self.service *= 1 + cfg.capacity.service_growth
+        self._update_capacity()
         self._collect()
+
+    def _update_capacity(self) -> None:
+        """Housing: planned growth, supply response to occupancy and land/fiscal-link quotas, all
+        scaled by the land left below the density ceiling; services: planned growth."""
+        cap = self.cfg.capacity
+        pop, _, pressure = self._pressures()
+        land = np.clip(1 - pop / self._area / cap.max_density_per_km2, 0.0, 1.0)
+        self.housing *= 1 + land * (self._housing_growth + cap.supply_response * 0.1 * pressure)
+        self.housing += land * self._settled_housing
+        self._settled_housing[:] = 0.0
+        self.service *= 1 + cap.service_growth
 
     def run(self, until: int | None = None, progress: bool = False) -> None:
         """Step to the end of year ``until`` (default ``run.end_year``)."""
