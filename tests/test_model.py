@@ -128,8 +128,9 @@ def _eco_out(res: Results) -> float:
 
 
 def test_more_job_matching_coverage_raises_eco_out_migration() -> None:
-    lo = [simulate(cfg(**{"policy.job_matching.coverage": 0.1}), seed=200 + i) for i in range(REPS)]
-    hi = [simulate(cfg(**{"policy.job_matching.coverage": 0.9}), seed=200 + i) for i in range(REPS)]
+    over = {"run.end_year": 2022, "run.households_per_agent": 500.0}
+    lo = [simulate(cfg(**over, **{"policy.job_matching.coverage": 0.0}), seed=200 + i) for i in range(REPS)]
+    hi = [simulate(cfg(**over, **{"policy.job_matching.coverage": 1.0}), seed=200 + i) for i in range(REPS)]
     m, se = _paired([_eco_out(r) for r in hi], [_eco_out(r) for r in lo])
     assert m > 2 * se and m > 0
 
