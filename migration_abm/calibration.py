@@ -9,7 +9,6 @@ import argparse
 import datetime as dt
 import re
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migration_abm.config import dumps_toml
+from migration_abm.config import dumps_toml, read_toml_file
 from migration_abm.errors import ConfigError, InputError
 from migration_abm.storage import write_text_atomic
 from migration_abm.validation import GROUP_NAMES, load_observed, observed_groups, to_groups
@@ -50,12 +49,7 @@ class CalibrationSpec:
     def from_toml(cls, path: str | Path) -> CalibrationSpec:
         path = Path(path).resolve()
         src = str(path)
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(src, "file", src, "calibration file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
+        raw = read_toml_file(path, "calibration")
         for k in raw:
             if k not in CAL_KEYS:
                 raise ConfigError(src, k, raw[k], f"unknown key; use one of {', '.join(CAL_KEYS)}")

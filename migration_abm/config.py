@@ -316,17 +316,23 @@ def _mark(v: Any, key: str, source: str, prov: dict[str, str]) -> None:
             _mark(v2, f"{key}.{k2}", source, prov)
 
 
+def read_toml_file(path: Path, what: str = "config") -> dict:
+    """Parse a TOML file; a missing or malformed file is a one-line ConfigError naming it."""
+    src = str(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(src, "file", src, f"{what} file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
+
+
 def _read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     src = str(path)
     if path in seen:
         raise ConfigError(src, "extends", str(path), "circular extends")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(src, "file", src, "config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
+    raw = read_toml_file(path)
     base: dict = {}
     if "extends" in raw:
         parent = raw.pop("extends")
