@@ -245,7 +245,7 @@ def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.Dat
     out.mkdir(parents=True, exist_ok=True)
     geo = geography_for(config)
     obs = load_observed()
-    until = max(2023, 2022)
+    until = 2023  # last observed year
     runs = run_replicates(config, replicates, until)
     years = runs[0].years
     pop = np.stack([r.arrays["population"] for r in runs])  # [rep, year, district]
@@ -348,8 +348,12 @@ def render_markdown(table: pd.DataFrame, extras: pd.DataFrame, flags: pd.DataFra
         for c in ("observed", "predicted", "abs_error"):
             if c in d:
                 d[c] = d[c].map(lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) > 10 else f"{v:.4f}"))
+        for c in ("trend_2000_2010", "sim_2010_2022"):
+            if c in d:
+                d[c] = d[c].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:+.1f} %")
         if "rel_error" in d:
-            d["rel_error"] = d["rel_error"].map(lambda v: f"{100 * v:+.2f} %")
+            d["rel_error"] = [f"{100 * v:.2f} %" if area == "ARD (mean |rel|)" else f"{100 * v:+.2f} %"
+                              for v, area in zip(d["rel_error"], d.get("area", [""] * len(d)), strict=True)]
         cols = list(d.columns)
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in d.itertuples(index=False)]
@@ -359,6 +363,7 @@ def render_markdown(table: pd.DataFrame, extras: pd.DataFrame, flags: pd.DataFra
     worst = table[(table.role == "predicted") & (table.area != "ARD (mean |rel|)")].groupby("model")["rel_error"].agg(
         lambda s: s.abs().max())
     summary = pred.set_index("model").rename(columns={"rel_error": "ARD 2022"}).join(worst.rename("max |rel error| 2022"))
+    summary = summary.map(lambda v: f"{100 * v:.2f} %")
     n_flag = int(flags["flag"].sum())
     return "\n\n".join([
         "# Validation report",
