@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from migration_abm.storage import atomic_path  # noqa: E402
@@ -56,6 +57,7 @@ def plot_validation_bands(years, groups, observed: pd.DataFrame, names, path: st
             ax.scatter(oo.year, oo.value / 1e4, color="k" if use == "validation" else "C3", marker=marker,
                        zorder=3, label=f"observed ({'fitted' if use == 'calibration' else 'held out'})")
         ax.set_title(name.replace("_", " "))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("persons (10 000s)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, frameon=False)
@@ -80,6 +82,7 @@ def plot_district_trajectories(geo, runs, flags: pd.DataFrame, path: str | Path)
                     lw=1.8 if code in flagged else 0.8)
         ax.axhline(1, color="k", lw=0.5)
         ax.set_title(REGION_LABELS[region], fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("population index (2010 = 1)")
     return save_figure(fig, path)
