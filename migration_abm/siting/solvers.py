@@ -278,9 +278,11 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
                progress: bool = False) -> SolveResult:
     """Maximal covering: at most ``p`` new columns (``fixed`` always open) maximising covered weight.
 
-    Ladder: drop rows already covered by fixed sites or uncoverable, merge identical rows, lazy greedy,
-    swap search, Lagrangian bound; if the certified gap is still above ``gap``, a HiGHS MILP on the
-    reduced rows warm-started from the incumbent runs for the remaining time.
+    Ladder: drop rows already covered by fixed sites or uncoverable, merge identical rows, drop
+    dominated columns; lazy greedy; swap search; Lagrangian bound. While the certified gap is above
+    ``gap``: the LP relaxation (HiGHS IPM) for its bound, an LP rounding + guided local search and
+    reduced-cost fixing; then a HiGHS MILP on what is left, warm-started from the incumbent, for the
+    remaining time. Returns the best incumbent, best bound and gap; never raises on the time limit.
     """
     t0 = time.perf_counter()
     a = sp.csr_matrix(a, dtype=np.float64)
