@@ -38,7 +38,9 @@ def read_points_csv(path: str | Path, kind: str, *, required: tuple[str, ...] = 
         raise InputError(src, "rows", 0, f"{kind} CSV has no rows")
 
     def bad(i: int, col: str, reason: str) -> InputError:
-        return InputError(src, f"row {i + 2}, column {col}", df[col].iloc[i], reason)
+        value = df[col].iloc[i]
+        return InputError(src, f"row {i + 2}, column {col}", value.item() if isinstance(value, np.generic) else value,
+                          reason)
 
     for col in required + nonneg:
         values = pd.to_numeric(df[col], errors="coerce")
