@@ -7,7 +7,10 @@ different worker counts are identical (seed contract). Run from the repository r
     .venv/bin/python benchmarks/bench_sweep.py --runs 20 --households-per-agent 1000   # quick look
 
 The grid is hukou admission years (4 values) × job-matching coverage (5 values) × replicates, so
-``--runs`` must be a multiple of 20.
+``--runs`` must be a multiple of 20. Worker processes import the package when each pool starts: if the
+model code may change while the benchmark runs, run it from a snapshot
+(``git archive HEAD | tar -x -C /tmp/snap; PYTHONPATH=/tmp/snap python /tmp/snap/benchmarks/bench_sweep.py``),
+otherwise the worker counts run different code (and the identity check fails, rightly).
 """
 
 from __future__ import annotations

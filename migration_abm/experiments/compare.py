@@ -126,21 +126,22 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     if n == 0:
         raise InputError(str(out), "replicates", 0, "no replicate finished for every config; nothing to report")
     figs = {}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True, layout="constrained")
     for k, reg in enumerate([*REGIONS, "city"]):
         ax = axes.flat[k]
         for c, name in enumerate(names):
             x = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
             _band(ax, y, x, name, colors[c % 10], 1e6)
         ax.set_title(LABELS.get(reg, "Whole municipality"))
-        ax.set_ylabel("residents (millions)")
+        if k % 3 == 0:
+            ax.set_ylabel("residents (millions)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(frameon=False, fontsize=8)
     fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} stochastic replicates")
     figs["population"] = _save(fig, out / "population_by_region.png")
 
     if len(names) > 1:
-        fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+        fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True, layout="constrained")
         for k, reg in enumerate([*REGIONS, "city"]):
             ax = axes.flat[k]
             for c in range(1, len(names)):
@@ -149,13 +150,14 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
                 _band(ax, y, a - b, f"{names[c]} − {names[0]}", colors[c % 10], 1e3)
             ax.axhline(0, color="k", lw=0.8)
             ax.set_title(LABELS.get(reg, "Whole municipality"))
-            ax.set_ylabel("difference (thousand residents)")
+            if k % 3 == 0:
+                ax.set_ylabel("difference (thousand residents)")
             ax.grid(alpha=0.3)
         axes.flat[0].legend(frameon=False, fontsize=8)
         fig.suptitle(f"Difference vs {names[0]}, paired by replicate (common random numbers), 5–95 % band, n = {n}")
         figs["difference"] = _save(fig, out / f"difference_vs_{names[0]}.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     for c, name in enumerate(names):
         _band(axes[0], y[1:], cmp.eco_net_out[c][:, 1:], name, colors[c % 10], 1e3)
         _band(axes[1], y[1:], cmp.eco_ext_net_out[c][:, 1:], name, colors[c % 10], 1e3)
@@ -168,7 +170,7 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     axes[0].legend(frameon=False, fontsize=8)
     figs["eco"] = _save(fig, out / "eco_net_outflow.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     for c, name in enumerate(names):
         _band(axes[0], y[1:], cmp.hukou[c][:, 1:], name, colors[c % 10], 1e3)
         _band(axes[1], y[1:], np.cumsum(cmp.hukou[c][:, 1:], axis=1), name, colors[c % 10], 1e6)

@@ -150,6 +150,9 @@ def test_resume_after_sigkill_gives_identical_store(toy_toml: Path, tmp_path: Pa
         with h5py.File(out, "r", swmr=True, locking=False) as f:
             recorded = int((f["status/code"][()] != 0).sum())
     assert 3 <= recorded < 12
+    if swmr:  # the killed SWMR writer left HDF5's "open for write" flags set: resume must recover the file
+        with pytest.raises(OSError, match="already open"):
+            h5py.File(out, "r+").close()
     s = run_sweep(load_experiment(toy_toml), out, "serial", resume=True, progress=False)
     assert s.ran == 12 - recorded and s.pending == 0
     assert store_digest(out) == store_digest(ref)
