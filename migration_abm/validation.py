@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from migration_abm.geography import Geography, data_path
 
@@ -154,6 +153,8 @@ class FlowBaseline(Baseline):
         return pop
 
     def fit(self, geo: Geography, obs: pd.DataFrame, fit_year: int = 2013) -> FlowBaseline:
+        from scipy.optimize import minimize
+
         totals = city_totals(obs, 2010, float(geo.population(2010).sum()), range(2010, fit_year + 1))
         target = observed_groups(obs, fit_year)
 

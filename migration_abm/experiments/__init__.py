@@ -1,15 +1,26 @@
 """Experiments: parameter sweeps with seeded replicates streamed to one HDF5 store, resumable, on
-serial / process / dask executors; tidy analysis, Sobol sensitivity and scenario comparison reports."""
+serial / process / dask executors; tidy analysis, Sobol sensitivity and scenario comparison reports.
+
+Names are imported on first use so the command line starts without loading scipy.stats or dask."""
 
 from __future__ import annotations
 
-from migration_abm.experiments.analysis import Sweep, load_sweep
-from migration_abm.experiments.executors import ExecutorSpec, SerialExecutor
-from migration_abm.experiments.runner import SweepSummary, run_sweep
-from migration_abm.experiments.sensitivity import ishigami, saltelli_sample, sobol_indices
-from migration_abm.experiments.spec import Experiment, Parameter, load_experiment
-from migration_abm.experiments.store import PROVENANCE_ATTRS, store_digest
+from importlib import import_module
+from typing import Any
 
-__all__ = ["Experiment", "ExecutorSpec", "PROVENANCE_ATTRS", "Parameter", "SerialExecutor", "Sweep",
-           "SweepSummary", "ishigami", "load_experiment", "load_sweep", "run_sweep", "saltelli_sample",
-           "sobol_indices", "store_digest"]
+_LAZY = {
+    "Sweep": "analysis", "load_sweep": "analysis",
+    "ExecutorSpec": "executors", "SerialExecutor": "executors",
+    "SweepSummary": "runner", "run_sweep": "runner",
+    "ishigami": "sensitivity", "saltelli_sample": "sensitivity", "sobol_indices": "sensitivity",
+    "Experiment": "spec", "Parameter": "spec", "load_experiment": "spec",
+    "PROVENANCE_ATTRS": "store", "store_digest": "store",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"migration_abm.experiments.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'migration_abm.experiments' has no attribute {name!r}")
