@@ -484,10 +484,30 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     for k, v in cfg.external.control_total.items():
         if not (k.isdigit() and len(k) == 4):
             raise ConfigError(src(f"external.control_total.{k}"), f"external.control_total.{k}", v, "key must be a year")
+    if cfg.siting:
+        _validate_siting(cfg, src)
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:
         raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",
                           reloc.end_year, "must be >= start_year")
+
+
+def _validate_siting(cfg: Config, src: Any) -> None:
+    """The [siting] table: the siting settings' own rules, plus district codes that must exist."""
+    from migration_abm.errors import InputError
+    from migration_abm.geography import load_districts
+    from migration_abm.siting.settings import SitingSettings
+
+    try:
+        SitingSettings.from_dict(cfg.siting, source=src("siting"))
+    except InputError as exc:
+        raise ConfigError(src(f"siting.{exc.field}"), f"siting.{exc.field}", exc.value, exc.reason) from None
+    own = cfg.siting.get("district_circuity", {})
+    known = set(load_districts(None if cfg.data.regions == "chongqing" else cfg.data.regions)["code"]) if own else set()
+    for code in own:
+        if str(code) not in known:
+            key = f"siting.district_circuity.{code}"
+            raise ConfigError(src(key), key, code, "unknown district code")
 
 
 def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None = None) -> Config:

@@ -126,6 +126,17 @@ def test_missing_file_subprocess_exit_2(tmp_path):
     assert str(path.resolve()) in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_siting_table_is_validated_with_district_codes(write_file):
+    bad = write_file("s.toml", '[siting.district_circuity]\n"500199" = 1.3\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(bad)
+    _assert_names(exc.value, str(bad.resolve()), "siting.district_circuity.500199", "500199")
+    with pytest.raises(ConfigError, match=r"^--set: siting.walk_speed_kmh"):
+        load_config(None, ["siting.walk_speed_kmh=0.1"])
+    ok = load_config(None, ["siting.district_circuity.500103=1.5"])
+    assert ok.siting["district_circuity"]["500103"] == 1.5
+
+
 def test_check_districts_rejects_unknown_code(write_file):
     cfg = load_config(write_file("s.toml", "[run]\nseed = 1\n"))
     codes = list(load_districts()["code"])
@@ -364,7 +375,7 @@ def test_load_config_none_equals_defaults():
 def test_to_toml_round_trips_with_changes():
     cfg = Config().with_overrides({
         "run.seed": 3, "data.regions": 'C:\\odd "path"\\区县.csv', "external.control_total.2020": 3.2e7,
-        "siting": {"districts": ["500103"], "weights": {"a": 1.5}}, "behaviour.return_rate": 1e-05,
+        "siting": {"budget": 12, "facilities": {"hospital": {"minutes": 25.0}}}, "behaviour.return_rate": 1e-05,
     })
     text = cfg.to_toml()
     back = from_toml_text(text)
