@@ -8,7 +8,6 @@ five regional hukou offices are Mesa agents. See docs/ODD.md for the full descri
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 
 import mesa
@@ -31,7 +30,6 @@ from migration_abm.population import (
 )
 from migration_abm.results import AGE_BANDS, DISTRICT_SERIES, HUKOU_STATUS, Results
 
-log = logging.getLogger(__name__)
 CHUNK = 1 << 17  # rows per destination-choice block: bounds the [rows × districts] temporaries
 
 
@@ -55,12 +53,10 @@ def geography_for(cfg: Config) -> Geography:
     """The district table and boundaries a config names (packaged Chongqing by default)."""
     d = cfg.data
     regions = None if d.regions == "chongqing" else d.regions
+    geo = Geography.load(regions, None if d.boundaries in ("chongqing", "none") else d.boundaries, d.circuity)
     if d.boundaries == "none":
-        geo = Geography(Geography.load(regions, None, d.circuity).districts, None, d.circuity, d.regions)
-        return geo
-    bounds = None if d.boundaries == "chongqing" and regions is None else (
-        None if d.boundaries == "chongqing" else d.boundaries)
-    return Geography.load(regions, bounds, d.circuity)
+        geo.boundaries = None
+    return geo
 
 
 class MigrationModel(mesa.Model):
@@ -85,9 +81,9 @@ class MigrationModel(mesa.Model):
         self._area = g.districts["area_km2"].to_numpy(float)
         self._settled_housing = np.zeros(g.n)
         self._housing_growth = np.array([config.capacity.housing_growth.get(r, 0.0) for r in REGIONS])[g.region_index]
-        cap = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])[g.region_index]
-        self.carrying_capacity = np.where(g.in_regions(ECO_REGIONS), cap, np.inf)
-        self._region_pop0 = g.to_regions(pop)
+        # ecological carrying capacity per region in persons (inf where none is set)
+        share = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])
+        self.carrying_capacity = g.to_regions(pop) * share
         self._base_urban = base_urban_share(g, config, config.run.start_year)
         self._returner_origin_p = self._returner_origins()
         self._control = self._control_path()
@@ -338,8 +334,7 @@ class MigrationModel(mesa.Model):
         """Stage 1: who considers moving this year; stage 2: where to (staying is an option)."""
         hh, b, geo = self.households, self.cfg.behaviour, self.geo
         pop, _, _ = self._pressures()
-        overload = np.clip(geo.to_regions(pop) / (self._region_pop0 * np.array(
-            [b.carrying_capacity.get(r, np.inf) for r in REGIONS])) - 1, 0, None)[geo.region_index]
+        overload = np.clip(geo.to_regions(pop) / self.carrying_capacity - 1, 0, None)[geo.region_index]
         stock, natives = self._network()
         moved_share = stock.sum(axis=1) / np.maximum(natives, 1.0)
         head = hh.head_age()
