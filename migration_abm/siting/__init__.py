@@ -6,12 +6,26 @@ Quick use::
     from migration_abm.siting import plan_for_results
     plan = plan_for_results(results, 2030, "primary_school", districts="expansion", budget=30, out_dir="out")
     print(plan.summary())
+
+Names are imported on first use so the command line starts without loading scikit-learn.
 """
 
-from migration_abm.siting.coverage import coverage_matrix
-from migration_abm.siting.models import LSCP, MCLP, CapacitatedMCLP, PMedian
-from migration_abm.siting.plan import SitingPlan, plan_for_results, plan_from_csv, plan_sites
-from migration_abm.siting.settings import CATALOGUE, FacilityType, SitingSettings, Sourced
+from __future__ import annotations
 
-__all__ = ["CATALOGUE", "LSCP", "MCLP", "CapacitatedMCLP", "FacilityType", "PMedian", "SitingPlan",
-           "SitingSettings", "Sourced", "coverage_matrix", "plan_for_results", "plan_from_csv", "plan_sites"]
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "coverage_matrix": "coverage",
+    "LSCP": "models", "MCLP": "models", "CapacitatedMCLP": "models", "PMedian": "models",
+    "SitingPlan": "plan", "plan_for_results": "plan", "plan_from_csv": "plan", "plan_sites": "plan",
+    "CATALOGUE": "settings", "FacilityType": "settings", "SitingSettings": "settings", "Sourced": "settings",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"migration_abm.siting.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'migration_abm.siting' has no attribute {name!r}")
