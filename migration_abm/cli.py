@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migration-abm: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("migration-abm: interrupted", file=sys.stderr)
+        print("migration-abm: interrupted (a sweep continues with --resume)", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - last-resort handler maps to exit 1
         if args.verbose:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from migration_abm.errors import InputError
@@ -132,19 +131,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point with the same exit codes as ``migration-abm``."""
-    parser = argparse.ArgumentParser(prog="python -m migration_abm.experiments.cli")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_parsers(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except InputError as exc:
-        print(f"migration-abm: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("migration-abm: interrupted; continue with --resume", file=sys.stderr)
-        return 130
+    """``python -m migration_abm.experiments.cli ...``: the main ``migration-abm`` CLI (same exit codes)."""
+    from migration_abm.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

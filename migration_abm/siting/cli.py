@@ -103,16 +103,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m migration_abm.siting.cli``) for use before the main CLI wires it."""
-    ap = argparse.ArgumentParser(prog="migration-abm")
-    sub = ap.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m migration_abm.siting.cli site ...``: the main ``migration-abm`` CLI (same exit codes)."""
+    from migration_abm.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
