@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -59,7 +61,7 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
         lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
                            for v in integer]
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    h = highspy.Highs()
+    h = new_highs(verbose)
     h.setOptionValue("output_flag", bool(verbose))
     h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -100,6 +102,39 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
         bound, status = cold.bound, cold.status
         gap = relative_gap(obj, bound)
     return MilpResult(x, obj, bound, gap, status, time.perf_counter() - t0, col_dual)
+
+
+def new_highs(verbose: bool = False) -> object:
+    """A ``highspy.Highs()`` built with fd 1 pointed at os.devnull (unless ``verbose``), because its
+    constructor prints a licence banner straight to the process's stdout once per process."""
+    import highspy
+
+    if verbose:
+        return highspy.Highs()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 to redirect
+        return highspy.Highs()
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+        finally:
+            os.close(devnull)
+        return highspy.Highs()
+    finally:
+        try:  # flush C stdio too, so a buffered banner is dropped rather than printed after restoring
+            import ctypes
+
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -109,11 +109,15 @@ class MCLP(_CoverageModel):
     name = "mclp"
 
     def __init__(self, coverage: sp.spmatrix, weights: np.ndarray | None, p: int,
-                 predefined_facilities: np.ndarray | None = None, **kw: object) -> None:
+                 predefined_facilities: np.ndarray | None = None, *, heuristic_time: float = 1.0,
+                 seed: int = 0, **kw: object) -> None:
         super().__init__(coverage, weights, predefined_facilities, **kw)  # type: ignore[arg-type]
         if int(p) < 0:
             raise ValueError("p must be >= 0")
+        if not heuristic_time >= 0:
+            raise ValueError("heuristic_time must be >= 0")
         self.p = int(p)
+        self.heuristic_time, self.seed = float(heuristic_time), int(seed)
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: np.ndarray | sp.spmatrix, weights: np.ndarray | None,
@@ -133,7 +137,8 @@ class MCLP(_CoverageModel):
     def solve(self) -> MCLP:
         """Run the ladder (reduce → lazy greedy → swap → Lagrangian bound → HiGHS) within the time limit."""
         self._finish(solvers.solve_mclp(self.coverage, self.weights, self.p, np.flatnonzero(self.predefined),
-                                        time_limit=self.time_limit, gap=self.mip_gap, exact=self.exact))
+                                        time_limit=self.time_limit, gap=self.mip_gap, exact=self.exact,
+                                        heuristic_time=self.heuristic_time, seed=self.seed))
         return self
 
 

@@ -32,6 +32,8 @@ class SolveResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
     flow: sp.csr_matrix | None = None  # capacitated models: served amount per (demand, facility) arc
+    #: MCLP: (seconds since the start, objective) each time the incumbent improved
+    trace: list[tuple[float, float]] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------- reduction
@@ -204,6 +206,38 @@ def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel:
     return best
 
 
+def kernel_milp_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, cols: np.ndarray, start: list[int],
+                     time_limit: float) -> tuple[list[int], float, bool]:
+    """MCLP restricted to the columns ``cols`` (a "kernel"), solved by HiGHS warm-started from ``start``.
+
+    Returns (chosen columns in the full index, their covered weight, whether the kernel optimum was proved).
+    Its value is a feasible solution of the full problem, never a bound on it.
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+    am = a_csr[:, cols]
+    live = np.diff(am.indptr) > 0
+    am, wm = am[live], w[live]
+    nr, mf = am.shape
+    if mf == 0 or nr == 0 or time_limit <= 0.01:
+        return list(start), coverage_value(a_csr, w, np.asarray(start, dtype=np.int64)), False
+    top = sp.hstack([-am, sp.identity(nr, format="csr")], format="csr")
+    budget = sp.csr_matrix((np.ones(mf), (np.zeros(mf, dtype=np.int64), np.arange(mf))), shape=(1, mf + nr))
+    pos = np.full(a_csr.shape[1], -1)
+    pos[cols] = np.arange(mf)
+    x0 = np.zeros(mf)
+    sp_pos = pos[np.asarray(start, dtype=np.int64)]
+    x0[sp_pos[sp_pos >= 0]] = 1.0
+    y0 = np.minimum(1.0, np.asarray(am @ x0).ravel())
+    res = solve_milp(np.concatenate([np.zeros(mf), wm]), sp.vstack([top, budget], format="csc"),
+                     np.full(nr + 1, -np.inf), np.concatenate([np.zeros(nr), [p]]), np.zeros(mf + nr),
+                     np.ones(mf + nr), np.concatenate([np.ones(mf, bool), np.zeros(nr, bool)]), maximize=True,
+                     time_limit=time_limit, mip_rel_gap=1e-7, start=np.concatenate([x0, y0]))
+    if res.x is None:
+        return list(start), coverage_value(a_csr, w, np.asarray(start, dtype=np.int64)), False
+    chosen = [int(j) for j in cols[np.flatnonzero(res.x[:mf] > 0.5)]]
+    return chosen, coverage_value(a_csr, w, np.asarray(chosen, dtype=np.int64)), res.status == "Optimal"
+
+
 def lagrangian_bound_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, incumbent: float,
                           time_limit: float = 5.0, max_iter: int = 600
                           ) -> tuple[float, np.ndarray | None, np.ndarray]:
@@ -275,7 +309,7 @@ def lagrangian_fixing(a_csr: sp.csr_matrix, w: np.ndarray, p: int, lam: np.ndarr
 
 def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None = None, *,
                time_limit: float = 60.0, gap: float = 1e-4, exact: bool = True,
-               progress: bool = False) -> SolveResult:
+               progress: bool = False, heuristic_time: float = 1.0, seed: int = 0) -> SolveResult:
     """Maximal covering: at most ``p`` new columns (``fixed`` always open) maximising covered weight.
 
     Ladder: drop rows already covered by fixed sites or uncoverable, merge identical rows, drop
@@ -283,6 +317,10 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     ``gap``: the LP relaxation (HiGHS IPM) for its bound, an LP rounding + guided local search and
     reduced-cost fixing; then a HiGHS MILP on what is left, warm-started from the incumbent, for the
     remaining time. Returns the best incumbent, best bound and gap; never raises on the time limit.
+
+    After the LP, up to ``heuristic_time`` seconds go to improving the incumbent: a kernel search (the
+    MILP restricted to the LP support plus the incumbent, grown by reduced cost) and, if the gap is still
+    open, a seeded iterated local search. ``SolveResult.trace`` records when the incumbent improved.
     """
     t0 = time.perf_counter()
     a = sp.csr_matrix(a, dtype=np.float64)
@@ -292,6 +330,13 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if fixed is not None and len(fixed):
         fixed_mask[np.asarray(fixed)] = True
     stages: dict[str, float] = {}
+    trace: list[tuple[float, float]] = []
+    best = -np.inf
+
+    def _trace() -> None:
+        if not trace or const + best > trace[-1][1]:
+            trace.append((time.perf_counter() - t0, const + best))
+
     covered0 = np.asarray(a @ fixed_mask.astype(float)).ravel() > 0
     const = float(w[covered0].sum())
     free = np.flatnonzero(~fixed_mask)
@@ -313,18 +358,21 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     sel = lazy_greedy_mclp(ac, wr, p)
     stages["greedy"] = time.perf_counter() - t0
     best = coverage_value(ar, wr, np.asarray(sel, dtype=np.int64))
+    _trace()
     sel = swap_mclp(ar, ac, wr, sel, np.zeros(0, dtype=np.int64), time_limit=max(1.0, 0.2 * time_limit))
     val = coverage_value(ar, wr, np.asarray(sel, dtype=np.int64))
     best = max(best, val)
+    _trace()
     stages["swap"] = time.perf_counter() - t0
     if p == 0 or ar.shape[0] == 0:
         return SolveResult(free[np.asarray(sel, dtype=np.int64)], const + best, const + best, 0.0, "optimal",
-                           time.perf_counter() - t0, stages)
+                           time.perf_counter() - t0, stages, trace=trace)
     bound, lsol, lam = lagrangian_bound_mclp(ar, wr, p, best, time_limit=min(2.0, 0.05 * time_limit))
     if lsol is not None:
         lval = coverage_value(ar, wr, lsol)
         if lval > best:
             best, sel = lval, list(lsol)
+            _trace()
     bound = min(bound, float(wr.sum()))
     stages["lagrangian"] = time.perf_counter() - t0
     status = "heuristic"
@@ -354,10 +402,45 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
             v = coverage_value(ar, wr, np.asarray(cand, dtype=np.int64))
             if v > best:
                 best, sel = v, list(cand)
-            # iterated local search guided by the LP until the certified gap is met (short time box)
+                _trace()
+            rc = np.abs(lp.col_dual[:mf]) if lp.col_dual is not None else np.zeros(mf)
+            h_end = time.perf_counter() + max(0.0, min(heuristic_time, time_limit - (time.perf_counter() - t0)))
+            # kernel search: the MILP restricted to the LP support, the incumbent and the Lagrangian solution
+            # (the optimum usually lies in there), grown by the columns of smallest reduced cost
+            kernel = np.zeros(mf, dtype=bool)
+            kernel[xr > 1e-6] = True
+            kernel[np.asarray(sel, dtype=np.int64)] = True
+            if lsol is not None:
+                kernel[np.asarray(lsol, dtype=np.int64)] = True
+            rest = np.flatnonzero(~kernel)
+            rest = rest[np.argsort(rc[rest], kind="stable")]
+            bucket = max(p, 20)
+            rounds = 0
+            while time.perf_counter() < h_end - 0.02:
+                kcols = np.flatnonzero(kernel)
+                ksel, kval, kopt = kernel_milp_mclp(ar, wr, p, kcols, sel, time_limit=h_end - time.perf_counter())
+                rounds += 1
+                if kval > best + 1e-9:
+                    ksel = swap_mclp(ar, ac, wr, ksel, np.zeros(0, dtype=np.int64),
+                                     time_limit=max(0.0, h_end - time.perf_counter()))
+                    best, sel = coverage_value(ar, wr, np.asarray(ksel, dtype=np.int64)), list(ksel)
+                    _trace()
+                if not kopt or len(rest) == 0 or relative_gap(const + best, const + bound) <= gap:
+                    break
+                kernel[rest[:bucket]] = True
+                kernel[np.asarray(sel, dtype=np.int64)] = True
+                rest = rest[bucket:]
+            stages["kernel_rounds"] = float(rounds)
+            stages["kernel"] = time.perf_counter() - t0
+            # iterated local search guided by the LP in what is left of the heuristic budget
             target = (const + bound) * (1 - gap) - const
-            sel = perturb_mclp(ar, ac, wr, sel, xr, target, time_limit=min(3.0, 0.05 * time_limit))
-            best = max(best, coverage_value(ar, wr, np.asarray(sel, dtype=np.int64)))
+            left = h_end - time.perf_counter()
+            if relative_gap(const + best, const + bound) > gap and left > 0.02:
+                sel = perturb_mclp(ar, ac, wr, sel, xr, target, time_limit=left, seed=seed)
+                v = coverage_value(ar, wr, np.asarray(sel, dtype=np.int64))
+                if v > best + 1e-9:
+                    best = v
+                    _trace()
             if lp.col_dual is not None:
                 red = np.abs(lp.col_dual[:mf])
                 tol = 1e-9 * max(best, 1.0)
@@ -401,6 +484,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
             v = coverage_value(ar, wr, xs)
             if v > best + 1e-9:
                 best, sel = v, list(xs)
+                _trace()
         if np.isfinite(res.bound):
             # solutions excluded by fixing are worth at most the incumbent, so the bound is max(., best)
             bound = min(bound, max(res.bound, best))
@@ -410,7 +494,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if g <= gap and status != "optimal":
         status = "optimal within gap"
     return SolveResult(free[np.asarray(sorted(sel), dtype=np.int64)], const + best, const + bound, g, status,
-                       time.perf_counter() - t0, stages)
+                       time.perf_counter() - t0, stages, trace=trace)
 
 
 # ------------------------------------------------------------------------------------------------ LSCP
