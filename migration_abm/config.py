@@ -164,7 +164,8 @@ class ExternalConfig:
     out_unemployed: float = _p(1.0, -10, 10, "log-odds added to leaving if jobless")
     out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
     out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
-    in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China per year (before control)")
+    in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China in the first simulated year (before control)")
+    in_growth: float = _p(0.0, -0.5, 0.5, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
     in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
     control_total: dict[str, float] = _p({}, 0.0, None, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
 

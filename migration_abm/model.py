@@ -369,7 +369,7 @@ class MigrationModel(mesa.Model):
         p_out = _sigmoid(_logit(ext.out_rate) + ext.out_unemployed * jobless
                          + ext.out_young * ((head >= 18) & (head <= 34)) + ext.out_wage_gap * gap)
         persons = hh.persons()
-        arrivals = ext.in_persons_per_year
+        arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (self.year - self.cfg.run.start_year - 1)
         target = self._control.get(self.year)
         if target is not None:
             net_needed = target - persons.sum()

@@ -107,7 +107,8 @@ def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
 def test_calibration_score_and_apply(tmp_path: Path) -> None:
     spec_file = tmp_path / "cal.toml"
     spec_file.write_text(f'base = "{ROOT / "configs/hindcast_2010.toml"}"\nreplicates = 1\nsamples = 2\n'
-                         'refine_samples = 0\nseed = 1\n[set]\n"run.households_per_agent" = 8000.0\n'
+                         'refine_samples = 0\nrace_points = 2\nrace_replicates = 1\nseed = 1\n[set]\n'
+                         '"run.households_per_agent" = 8000.0\n'
                          '[parameters."behaviour.consider_base"]\nmin = 0.01\nmax = 0.05\n', encoding="utf-8")
     spec = CalibrationSpec.from_toml(spec_file)
     geo = Geography.load()
@@ -127,7 +128,9 @@ def test_calibration_score_and_apply(tmp_path: Path) -> None:
     assert table.loss.iloc[0] == pytest.approx(0.0, abs=1e-12)
     assert table.loss.iloc[1] == pytest.approx(0.01 + 0.01, rel=1e-6)
     summary = calibrate(spec, tmp_path / "out", workers=1, progress=False)
-    assert summary["runs"] == 2 and 0.01 <= summary["fitted"]["behaviour.consider_base"] <= 0.05
+    assert summary["runs"] == 2 + 2 and 0.01 <= summary["fitted"]["behaviour.consider_base"] <= 0.05
+    race = pd.read_csv(tmp_path / "out" / "calibration_race.csv")
+    assert len(race) == 2 and summary["loss"] == pytest.approx(race["loss"].min())
     cfg = tmp_path / "base.toml"
     cfg.write_text("[run]\nseed = 1\n", encoding="utf-8")
     apply_fitted(cfg, fitted_block(summary))
