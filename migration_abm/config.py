@@ -108,7 +108,8 @@ class EconomyConfig:
          "southeast_eco": 15259.0}, 0.0, None,
         "yuan; derived from 2010 GDP by wing (yearbook 2011 t.2-13) / 2010 census population by wing")
     district_productivity_from_gdp_2020: bool = _p(True, doc="spread wing productivity over districts by 2020 GDP per 2010 resident")
-    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "wage elasticity to relative district productivity")
+    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption: elasticity of wages to relative district productivity "
+                                        "(kept below 1: wage gaps are narrower than GDP-per-capita gaps)")
     sector_wage_premium: dict[str, float] = _p({"agriculture": 0.45, "industry": 1.0, "services": 1.05}, 0.0, None,
                                                "assumption: sector wage relative to industry")
     urban_services_share: dict[str, float] = _p(
