@@ -77,9 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     res = simulate(cfg, seed, progress=not args.quiet)
     res.to_hdf5(out)
-    png = plot_population_by_region(res.population_by_region(), out.with_suffix(".png"),
-                                    title=f"{Path(args.config).stem}: population by functional region")
     pop = res.population_by_region()
+    png = plot_population_by_region(pop, out.with_suffix(".png"),
+                                    title=f"{Path(args.config).stem}: population by functional region")
     print(f"wrote {out} and {png}")
     print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
     if args.site:

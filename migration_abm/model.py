@@ -75,7 +75,6 @@ class MigrationModel(mesa.Model):
         for region in REGIONS:
             HukouOffice(self, region, g)
         pop = self._district_persons()
-        self.base_population = pop.copy()
         self.housing = pop * (1 + config.capacity.housing_slack)
         self.service = pop.copy()
         self._area = g.districts["area_km2"].to_numpy(float)
@@ -86,7 +85,7 @@ class MigrationModel(mesa.Model):
         self.carrying_capacity = g.to_regions(pop) * share
         self._base_urban = base_urban_share(g, config, config.run.start_year)
         self._returner_origin_p = self._returner_origins()
-        self._control = self._control_path()
+        self._control = self._control_path(float(pop.sum()))
         self._reset_counters()
         self._snapshot: dict[str, np.ndarray] = {}
         names = [*DISTRICT_SERIES, "flows", "population_age", "population_status_band"]
@@ -444,14 +443,14 @@ class MigrationModel(mesa.Model):
         rural = self._district_persons(~self.households.urban)
         return rural / rural.sum()
 
-    def _control_path(self) -> dict[int, float]:
+    def _control_path(self, base_total: float) -> dict[int, float]:
         """Yearly city-total targets: given years, geometric interpolation from the base year between."""
         ctl = {int(k): float(v) for k, v in self.cfg.external.control_total.items()}
         if not ctl:
             return {}
         pts = sorted(ctl.items())
         path: dict[int, float] = {}
-        prev_y, prev_v = self.cfg.run.start_year, float(self.base_population.sum())
+        prev_y, prev_v = self.cfg.run.start_year, base_total
         for y, v in pts:
             for t in range(prev_y + 1, y + 1):
                 path[t] = prev_v * (v / prev_v) ** ((t - prev_y) / (y - prev_y))

@@ -51,7 +51,6 @@ class HukouOffice(mesa.Agent):
         super().__init__(model)
         self.region = region
         self.districts = geo.in_regions((region,))
-        self.admitted_persons = 0.0
 
     def step(self) -> None:
         """One year of admissions; conversions are added to the model's per-district counter."""
@@ -81,4 +80,3 @@ class HukouOffice(mesa.Agent):
         hh.hukou_district[rows] = hh.district[rows]
         hh.hukou_ag[rows] = False
         model.record_conversions(rows, persons)
-        self.admitted_persons += float(persons.sum())

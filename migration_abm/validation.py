@@ -253,27 +253,25 @@ def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.Dat
     groups = to_groups(geo, pop)                               # [rep, year, group]
     totals = city_totals(obs, 2010, float(geo.population(2010).sum()), range(2010, until + 1))
 
-    rows = []
+    parts = []
+
     def add(model: str, year: int, pred: np.ndarray, role: str) -> None:
         target = observed_groups(obs, year)
-        for g, area in enumerate(GROUP_NAMES):
-            rows.append({"model": model, "year": year, "role": role, "area": area, "observed": target[g],
-                         "predicted": pred[g], "abs_error": pred[g] - target[g],
-                         "rel_error": (pred[g] - target[g]) / target[g]})
-        rows.append({"model": model, "year": year, "role": role, "area": "ARD (mean |rel|)",
-                     "observed": np.nan, "predicted": np.nan, "abs_error": np.nan,
-                     "rel_error": averaged_relative_difference(pred, target)})
+        tab = error_table(pred, target).reset_index()
+        tab.loc[len(tab)] = {"area": "ARD (mean |rel|)", "rel_error": averaged_relative_difference(pred, target)}
+        parts.append(tab.assign(model=model, year=year, role=role))
 
+    baselines = [cls().fit(geo, obs) for cls in BASELINES]
     for year, role in ((2013, "fitted"), (2022, "predicted")):
         t = int(np.flatnonzero(years == year)[0])
         add("ABM (median of replicates)", year, np.median(groups[:, t], axis=0), role)
         # the same regional shares rescaled to the observed city total (what the control would do)
         sh = groups[:, t] / groups[:, t].sum(axis=1, keepdims=True)
         add("ABM shares × observed city total", year, np.median(sh, axis=0) * totals[year], role)
-        for cls in BASELINES:
-            b = cls().fit(geo, obs)
-            add(cls.name, year, to_groups(geo, b.predict(geo, totals, year)), role)
-    table = pd.DataFrame(rows)
+        for b in baselines:
+            add(b.name, year, to_groups(geo, b.predict(geo, totals, year)), role)
+    table = pd.concat(parts, ignore_index=True)[["model", "year", "role", "area", "observed", "predicted",
+                                                   "abs_error", "rel_error"]]
     table.to_csv(out / "validation_table.csv", index=False)
 
     # city-level extras: totals, age structure 2020, urbanisation, conversions

@@ -8,13 +8,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from migration_abm.calibration import BEGIN, END, CalibrationSpec, apply_fitted, calibrate, fitted_block, score
+from migration_abm.calibration import (
+    BEGIN,
+    END,
+    CalibrationSpec,
+    apply_fitted,
+    calibrate,
+    fitted_block,
+    score,
+)
 from migration_abm.cli import main
 from migration_abm.errors import ConfigError
 from migration_abm.geography import Geography
-from migration_abm.validation import (GROUP_NAMES, Gravity, Persistence, Radiation, ShareTrend,
-                                      averaged_relative_difference, city_totals, error_table, load_observed,
-                                      observed_groups, to_groups)
+from migration_abm.validation import (
+    GROUP_NAMES,
+    Gravity,
+    Persistence,
+    Radiation,
+    ShareTrend,
+    averaged_relative_difference,
+    city_totals,
+    error_table,
+    load_observed,
+    observed_groups,
+    to_groups,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
