@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_run)
 
+    from migration_abm.app import add_parser as add_app_parser
     from migration_abm.experiments.cli import add_parsers as add_experiment_parsers
     from migration_abm.siting.cli import add_parser as add_site_parser
     from migration_abm.validation import add_parsers as add_validation_parsers
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_site_parser(sub)
     add_experiment_parsers(sub)
     add_validation_parsers(sub)
+    add_app_parser(sub)
     _add_logging_flags(sub)
     return parser
 
