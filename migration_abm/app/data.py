@@ -216,6 +216,12 @@ def config_choices(extra_dirs: tuple[Path, ...] = ()) -> list[str]:
 
 # ---- running -----------------------------------------------------------------------------------------
 
+def run_seed(res: Results) -> int:
+    """The integer seed of a run (its SeedSequence entropy), 0 when the run does not record one."""
+    head = str(res.seed).split(";")[0].removeprefix("entropy=")
+    return int(head) if head.isdigit() else 0
+
+
 def config_digest(cfg: Any) -> str:
     """Short digest of a resolved config: names the run files of one exact scenario."""
     return hashlib.sha256(cfg.to_toml().encode()).hexdigest()[:8]
@@ -238,7 +244,7 @@ def run_scenario(cfg: Any, name: str, seeds: list[int], out_dir: str | Path,
         res = None
         if path.exists():
             old = Results.from_hdf5(path)
-            if old.config_toml == toml and old.seed == str(seed):
+            if old.config_toml == toml and old.seed.startswith(f"entropy={seed};"):
                 res, reused = old, reused + 1
             else:  # never overwrite an earlier, different result
                 k = 2

@@ -61,7 +61,7 @@ def site_task(scn_name: str, fac: str, regs: list[str], yr: int, n_new: int, mdl
         out, k = out.with_name(f"{scn_name}_{fac}_{yr}_{stamp}_{k}"), k + 1
     t0 = time.perf_counter()
     plan = plan_for_results(res, yr, fac, districts=",".join(regs), budget=int(n_new), config=settings,
-                            seed=int(res.seed) if str(res.seed).isdigit() else 0, out_dir=out)
+                            seed=data.run_seed(res), out_dir=out)
     plan_dir.value = str(out)
     return f"{plan.summary()} — planned in {time.perf_counter() - t0:.1f} s; wrote {out}/"
 
