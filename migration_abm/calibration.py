@@ -122,7 +122,7 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
               resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run both stages, write the run table, the fitted values and a report; return the fit summary."""
     from migration_abm.experiments import load_sweep, run_sweep
-    from migration_abm.model import geography_for
+    from migration_abm.geography import Geography
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
         run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
                   resume=resume and store.exists(), overwrite=not resume, progress=progress)
         sw = load_sweep(store)
-        geo = geography_for(exp.scenarios[0].config)
+        geo = Geography.from_config(exp.scenarios[0].config.data)
         table = score(sw.array("population"), np.asarray(exp.years), geo, obs, spec)
         table = pd.concat([sw.points[list(spec.parameters)].reset_index(drop=True), table], axis=1)
         table.insert(0, "stage", stage)
@@ -176,7 +176,7 @@ def _race(spec: CalibrationSpec, runs: pd.DataFrame, out: Path, obs: pd.DataFram
     their mean loss, so the pick is not the point that was luckiest with two replicates."""
     from migration_abm.config import load_config
     from migration_abm.experiments import Experiment, load_sweep, run_sweep
-    from migration_abm.model import geography_for
+    from migration_abm.geography import Geography
 
     top = runs.nsmallest(spec.race_points, "loss").reset_index(drop=True)
     base = load_config(spec.base, spec.fixed, override_source=f"{spec.source} [set]")
@@ -189,7 +189,7 @@ def _race(spec: CalibrationSpec, runs: pd.DataFrame, out: Path, obs: pd.DataFram
     run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
               resume=resume and store.exists(), overwrite=not resume, progress=progress)
     sw = load_sweep(store)
-    scored = score(sw.array("population"), np.asarray(exp.years), geography_for(base), obs, spec)
+    scored = score(sw.array("population"), np.asarray(exp.years), Geography.from_config(base.data), obs, spec)
     race = pd.concat([top[list(spec.parameters)], scored], axis=1)
     race.insert(0, "first_pass_loss", top["loss"])
     race.insert(0, "stage", "race")

@@ -57,18 +57,11 @@ def observed_groups(obs: pd.DataFrame, year: int) -> np.ndarray:
 def city_totals(obs: pd.DataFrame, base_year: int, base_total: float, years: range) -> dict[int, float]:
     """Observed city totals for ``years``, geometric interpolation between observations (and from the
     base-year census); the last observation is carried forward."""
+    from migration_abm.migration import geometric_path
+
     pts = {base_year: base_total}
     pts.update({int(y): float(v) for y, v in obs[obs.kind == "city_total"][["year", "value"]].values})
-    ys = sorted(pts)
-    out = {}
-    for y in years:
-        if y in pts:
-            out[y] = pts[y]
-            continue
-        lo = max([k for k in ys if k < y], default=ys[0])
-        hi = min([k for k in ys if k > y], default=None)
-        out[y] = pts[lo] if hi is None else pts[lo] * (pts[hi] / pts[lo]) ** ((y - lo) / (hi - lo))
-    return out
+    return geometric_path(pts, years, carry_forward=True)
 
 
 def error_table(pred: np.ndarray, obs: np.ndarray) -> pd.DataFrame:
@@ -238,13 +231,12 @@ def run_replicates(config: object, replicates: int, until: int) -> list:
 
 def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.DataFrame:
     """Run the hindcast, compare model and baselines on fitted and predicted targets, write the report."""
-    from migration_abm.model import geography_for
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    geo = geography_for(config)
+    geo = Geography.from_config(config.data)
     obs = load_observed()
     until = 2023  # last observed year
     runs = run_replicates(config, replicates, until)
