@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migration_abm.config import dumps_toml, read_toml_file
 from migration_abm.errors import ConfigError, InputError
+from migration_abm.schema import dumps_toml, read_toml_file
 from migration_abm.storage import write_text_atomic
 from migration_abm.validation import GROUP_NAMES, load_observed, observed_groups, to_groups
 
