@@ -208,6 +208,41 @@ def did_you_mean(name: str, known: typing.Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def field_docs(cls: type, prefix: str = "") -> dict[str, str]:
+    """Dotted key → "[min, max] doc" for every documented field of a schema dataclass (recursively)."""
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        key = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update(field_docs(hints[f.name], key + "."))
+            continue
+        m = f.metadata
+        rng = "" if m.get("min") is None and m.get("max") is None else \
+            f"[{'-inf' if m.get('min') is None else m['min']}, {'inf' if m.get('max') is None else m['max']}] "
+        if m.get("choices"):
+            rng = "{" + ", ".join(m["choices"]) + "} "
+        if rng or m.get("doc"):
+            out[key] = (rng + m.get("doc", "")).strip()
+    return out
+
+
+def annotate_toml(text: str, docs: dict[str, str]) -> str:
+    """Append ``# range doc`` comments to the ``key = value`` lines of TOML text written by dumps_toml."""
+    table, lines = "", []
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            table = line.strip("[]") + "."
+        elif " = " in line:
+            doc = docs.get(table + line.split(" = ", 1)[0].strip('"'))
+            if doc:
+                line = f"{line}  # {doc}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def load(cls: type, path: str | Path | None, overrides: dict[str, Any] | list[str] = (),
          override_source: str = "--set", path_keys: dict[str, tuple[str, ...]] | None = None,
          check: Callable[[Any, dict[str, str]], None] | None = None) -> Any:

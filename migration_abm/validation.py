@@ -12,7 +12,6 @@ model of internal flows between districts, each fitted to the same 2013 regional
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,34 +368,3 @@ def render_markdown(table: pd.DataFrame, extras: pd.DataFrame, flags: pd.DataFra
         f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of opposite sign to "
         "the 2000→2010 census trend with no policy reason).\n\n" + fmt(flags[flags.sign_reversed]),
     ]) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------------
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register ``validate`` and ``calibrate``."""
-    p = sub.add_parser("validate", help="compare the hindcast and baselines with observed populations")
-    p.add_argument("--config", default="configs/hindcast_2010.toml", help="hindcast scenario TOML")
-    p.add_argument("--replicates", type=int, default=5, help="stochastic replicates (default 5)")
-    p.add_argument("--out", default="results/validation", help="output directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.set_defaults(func=_cmd_validate)
-    from migration_abm.calibration import add_parser as add_calibrate
-
-    add_calibrate(sub)
-
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from migration_abm.config import load_config
-    from migration_abm.errors import InputError
-
-    if args.replicates < 1:
-        raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
-    cfg = load_config(args.config, args.overrides)
-    table = validate(cfg, args.out, args.replicates)
-    pred = table[(table.role == "predicted") & (table.area == "ARD (mean |rel|)")]
-    print(pred[["model", "rel_error"]].rename(columns={"rel_error": "ARD 2022"}).to_string(index=False))
-    print(f"wrote {Path(args.out) / 'validation.md'}")
-    return 0
