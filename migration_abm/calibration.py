@@ -297,8 +297,10 @@ def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers
                                     "replicates": spec.replicates, "common_random_numbers": False,
                                     "outputs": ["population"]}, base_dir=spec.base.parent, source=spec.source)
         store = out / f"gen{generation:02d}_batch{batch:02d}.h5"
-        run_sweep(exp, store, "process" if (workers or 1) > 1 else "serial", workers=workers,
-                  resume=resume and store.exists(), overwrite=not resume, progress=progress)
+        done = run_sweep(exp, store, "process" if (workers or 1) > 1 else "serial", workers=workers,
+                         resume=resume and store.exists(), overwrite=not resume, progress=progress)
+        if done.interrupted:
+            raise KeyboardInterrupt  # stop the whole calibration; `--resume` continues from the stores
         pop = np.nanmean(load_sweep(store).array("population"), axis=1)  # [point, year, district]
         return distance(target_errors(pop, np.asarray(exp.years), geo, targets), spec.weights)
 
