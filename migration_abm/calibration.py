@@ -17,7 +17,6 @@ spec's seed, so the posterior is identical serial or parallel. Reproduce with
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import re
@@ -30,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migration_abm.config import dumps_toml, read_toml_file
 from migration_abm.errors import ConfigError, InputError
 from migration_abm.observations import Observations
+from migration_abm.schema import dumps_toml, read_toml_file
 from migration_abm.storage import atomic_path, write_text_atomic
 
 CAL_KEYS = ("name", "description", "base", "seed", "fit_until", "particles", "generations", "quantile",
@@ -279,10 +278,10 @@ def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers
                     progress: bool) -> Callable[[np.ndarray, int, int], np.ndarray]:
     """A batch simulator for :func:`abc_smc`: one sweep store per generation and batch under ``out``."""
     from migration_abm.experiments import Experiment, load_sweep, run_sweep
-    from migration_abm.model import geography_for
+    from migration_abm.geography import Geography
 
     base = spec.base_config()
-    geo = geography_for(base)
+    geo = Geography.from_config(base.data)
     targets = build_targets(obs, base.run.start_year, spec.fit_until)
     if not targets:
         raise ConfigError(spec.source, "fit_until", spec.fit_until,
@@ -413,38 +412,3 @@ def report(summary: dict[str, Any], res: AbcResult, spec: CalibrationSpec) -> st
         lines.append(f"| `{k}` | {lo:g}–{hi:g} | {mean:.4g} | {sd:.3g} | {q[0]:.4g} | {q[1]:.4g} | {q[2]:.4g} | "
                      f"{summary['fitted'][k]:.4g} |")
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI (argparse wiring only; moves to migration_abm/cli/ with the restructure)
-# --------------------------------------------------------------------------------------------------
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``calibrate``."""
-    p = sub.add_parser("calibrate", help="ABC-SMC posterior of behavioural parameters fitted to data up to fit_until")
-    p.add_argument("spec", help="calibration TOML, e.g. experiments/calibration.toml")
-    p.add_argument("--out", default="results/calibration", help="output directory (stores, posterior, report)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2; 1 = serial)")
-    p.add_argument("--resume", action="store_true", help="resume an interrupted calibration")
-    p.add_argument("--apply", action="store_true", help="write the best particle into the spec's apply_to config")
-    p.set_defaults(func=_cmd_calibrate)
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise InputError("--workers", "workers", args.workers, "must be >= 1")
-    spec = CalibrationSpec.from_toml(args.spec)
-    if args.apply and spec.apply_to is None:
-        raise InputError(spec.source, "apply_to", None, "--apply needs apply_to in the calibration file")
-    out = Path(args.out)
-    if (out / POSTERIOR).exists() and not args.resume:
-        raise InputError("--out", "out", str(out), f"already holds {POSTERIOR}; use --resume or another --out")
-    summary = calibrate(spec, out, workers=args.workers, resume=args.resume, progress=not args.quiet)
-    print(f"best distance {summary['distance']:.4g} after {summary['runs']} runs ({summary['seconds']:.0f} s); "
-          f"posterior {summary['posterior']}")
-    for k, v in summary["fitted"].items():
-        print(f"  {k} = {v}")
-    if args.apply:
-        apply_fitted(spec.apply_to, fitted_block(summary))
-        print(f"updated {spec.apply_to}")
-    return 0

@@ -12,7 +12,6 @@ per test.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.baselines import BASELINES, Baseline, RegionalInterpolation
+from migration_abm.errors import InputError
 from migration_abm.geography import REGIONS, ZONES, Geography
 from migration_abm.observations import DISTRICT, Observations, load_observed, log_interpolate
 
@@ -132,9 +132,7 @@ def score_prediction(test: str, method: str, role: str, year: int, level: str, p
 def model_geography(config: Any, start_year: int, obs: Observations) -> Geography:
     """The config's geography, with a census of ``start_year`` completed by the stated imputation rule
     where the table lacks districts (flagged in ``pop_<year>_imputed``)."""
-    from migration_abm.model import geography_for
-
-    geo = geography_for(config)
+    geo = Geography.from_config(config.data)
     col = f"pop_{start_year}"
     if col in geo.districts and geo.districts[col].isna().any():
         table = geo.districts.copy()
@@ -225,6 +223,10 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
+
+    bad = [t for t in tests if t not in TESTS]
+    if bad or not tests:
+        raise InputError("validate", "tests", ",".join(tests), f"use one or more of {', '.join(TESTS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     truth = observations if observations is not None else Observations.load()
@@ -339,15 +341,16 @@ def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: in
 
 
 def _fmt_table(df: pd.DataFrame, pct: tuple[str, ...] = ()) -> str:
+    """Percentages for error columns, thousands separators for counts, via reporting.markdown_table."""
+    from migration_abm.reporting import markdown_table
+
     d = df.copy()
     for c in d.columns:
-        if c in pct or (c not in ("year",) and d[c].dtype.kind == "f" and c not in ("observed", "predicted")):
-            d[c] = d[c].map(lambda v: "" if pd.isna(v) else f"{100 * v:.2f} %")
-        elif c in ("observed", "predicted"):
+        if c in ("observed", "predicted"):
             d[c] = d[c].map(lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) > 10 else f"{v:.4f}"))
-    lines = ["| " + " | ".join(map(str, d.columns)) + " |", "|" + "---|" * len(d.columns)]
-    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in d.itertuples(index=False)]
-    return "\n".join(lines)
+        elif c in pct or (c != "year" and d[c].dtype.kind == "f"):
+            d[c] = d[c].map(lambda v: "" if pd.isna(v) else f"{100 * v:.2f} %")
+    return markdown_table(d, index=False)
 
 
 def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataFrame | None,
@@ -372,44 +375,3 @@ def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataF
                      "opposite sign to the 2000→2010 census trend with no policy reason).\n\n"
                      + _fmt_table(flags[flags.sign_reversed]))
     return "\n\n".join(parts) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI (argparse wiring only; moves to migration_abm/cli/ with the restructure)
-# --------------------------------------------------------------------------------------------------
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register ``validate`` and ``calibrate``."""
-    p = sub.add_parser("validate", help="score the model and the baselines on held-out observations")
-    p.add_argument("--config", default="configs/hindcast_2010.toml", help="hindcast scenario TOML")
-    p.add_argument("--replicates", type=int, default=5, help="stochastic replicates per test (default 5)")
-    p.add_argument("--fit-until", type=int, default=2013, help="last year of data the temporal test's fit sees")
-    p.add_argument("--tests", default=",".join(TESTS), help=f"comma-separated subset of {','.join(TESTS)}")
-    p.add_argument("--posterior", help="posterior.csv from `calibrate`: draw one parameter set per replicate")
-    p.add_argument("--out", default="results/validation", help="output directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value by dotted key")
-    p.set_defaults(func=_cmd_validate)
-    from migration_abm.calibration import add_parser as add_calibrate
-
-    add_calibrate(sub)
-
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from migration_abm.config import load_config
-    from migration_abm.errors import InputError
-
-    if args.replicates < 0:
-        raise InputError("--replicates", "replicates", args.replicates, "must be >= 0")
-    tests = tuple(t.strip() for t in args.tests.split(",") if t.strip())
-    bad = [t for t in tests if t not in TESTS]
-    if bad:
-        raise InputError("--tests", "tests", bad[0], f"use one of {', '.join(TESTS)}")
-    if args.posterior and not Path(args.posterior).is_file():
-        raise InputError("--posterior", "posterior", args.posterior, "file not found")
-    cfg = load_config(args.config, args.overrides)
-    table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior)
-    summ = summary_table(table)
-    print(summ[summ.role == "predicted"].round(4).to_string(index=False))
-    print(f"wrote {Path(args.out) / 'validation.md'}")
-    return 0
