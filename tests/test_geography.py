@@ -47,6 +47,8 @@ def test_packaged_table(geo):
     assert set(geo.districts["functional_region"]) == set(REGIONS)
     assert geo.census_years == [2000, 2010, 2020]
     assert int(geo.population(2010).sum()) == 28_846_170
+    assert int(geo.population(2020).sum()) == 32_054_159  # 7th census total (4 districts imputed)
+    assert set(geo.codes[geo.districts["pop_2020_imputed"].to_numpy(bool)]) == {"500233", "500235", "500238", "500242"}
     assert np.isnan(geo.population(2000)).sum() == 7  # the 2000 census gaps are kept as NaN
     imputed = set(geo.codes[geo.districts["pop_2010_imputed"].to_numpy(bool)])
     assert imputed == {"500241", "500242"}  # 秀山, 酉阳
