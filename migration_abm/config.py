@@ -7,29 +7,19 @@ say plainly that they are assumptions (most are then calibrated, see ``docs/VALI
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migration_abm.errors import ConfigError
 from migration_abm.geography import REGIONS
+from migration_abm.schema import apply_overrides, build, dumps_toml, load
+from migration_abm.schema import param as _p
 
-
-def _p(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
-    """A dataclass field with a valid range [lo, hi] and a one-line description."""
-    meta = {"min": lo, "max": hi, "doc": doc}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-PROB = {"lo": 0.0, "hi": 1.0}
+#: path-valued keys, resolved relative to the TOML file that names them
+PATH_KEYS = {"data": ("regions", "boundaries")}
 
 
 @dataclass
@@ -53,10 +43,20 @@ class PopulationConfig:
     max_household_size: int = _p(8, 2, 12, "largest household generated")
     share_0_14: float = _p(0.1698, 0.0, 1.0, "city age share 0-14 at the base year (2010 census 16.98 %)")
     share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
+    old_age: int = _p(65, 60, 65, "lower age of the share_65_plus band: 65, or 60 for censuses that report 60+ "
+                      "(the 2020 census: 60+ 21.87 %)")
     urban_share: dict[str, float] = _p(
         {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486, "northeast_eco": 0.4180,
          "southeast_eco": 0.3464}, 0.0, 1.0,
         "urban share where a district's own urban_<year> is missing (2013 1 % survey by region; 渝中 100 %)")
+    urban_share_city: float = _p(0.0, 0.0, 1.0, "if > 0: the city-wide urban share at the base year; the regional "
+                                 "urban_share values are shifted by one common logit offset to match it (2020 "
+                                 "census 69.46 %, derived from 2021's 70.32 % − 0.86 points; FACTS §2)")
+    migrant_stock: bool = _p(False, doc="give the base year migrant stocks: in districts whose residents exceed "
+                             "their 2007 registered population (chongqing_registered_2007.csv), that excess lives "
+                             "there with hukou elsewhere (origins ∝ registered-minus-resident gaps, or outside)")
+    migrant_outside_share: float = _p(0.3, 0.0, 1.0, "assumption: share of the base-year migrant stock registered "
+                                      "outside Chongqing (2021: 2.23 M in-migrants from other provinces, FACTS §3)")
     urban_agricultural_hukou_share: float = _p(
         0.47, 0.0, 1.0, "share of urban residents holding agricultural hukou at base year "
         "(derived: (53.3 % resident urbanisation in 2010, linear between 2007 48.3 % and 2013 58.34 %, "
@@ -94,22 +94,27 @@ class EconomyConfig:
     """Economy scenario per region (strategy: services in the core, emerging industries in the expansion
     area, industry in new development, ecology in the eco regions). Rates are assumptions."""
 
-    # Wage growth: 7 %/yr real in the one-hour circle (assumption); the eco wings' premium over it is
-    # derived from the packaged data: 2010→2020 growth of GDP per 2010 resident by wing (one-hour circle
-    # 12.2 %/yr, north-east 12.5 %, south-east 13.8 %; 2010 wing GDP, 2020 district GDP where known).
+    # Wage growth: 7 %/yr real everywhere (assumption). An earlier default gave the eco regions a premium
+    # derived from 2010→2020 GDP growth, i.e. from data after a 2010 run's start; it was dropped.
     # Job growth by sector follows the strategy's roles (assumptions).
     core: SectorGrowth = _growth(-0.05, 0.0, 0.04, 0.07)
     expansion: SectorGrowth = _growth(-0.04, 0.045, 0.045, 0.07)
     new_development: SectorGrowth = _growth(-0.03, 0.04, 0.03, 0.07)
-    northeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.073)
-    southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.086)
-    gdp_per_capita_by_wing_2010: dict[str, float] = _p(
-        {"core": 34828.0, "expansion": 34828.0, "new_development": 34828.0, "northeast_eco": 16108.0,
+    northeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    gdp_per_capita_by_region: dict[str, float] = _p(
+        {"core": 46809.0, "expansion": 46809.0, "new_development": 26056.0, "northeast_eco": 16109.0,
          "southeast_eco": 15259.0}, 0.0, None,
-        "yuan; derived from 2010 GDP by wing (yearbook 2011 t.2-13) / 2010 census population by wing")
-    district_productivity_from_gdp_2020: bool = _p(True, doc="spread wing productivity over districts by 2020 GDP per 2010 resident")
-    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption: elasticity of wages to relative district productivity "
-                                        "(kept below 1: wage gaps are narrower than GDP-per-capita gaps)")
+        "yuan, 2010: regional GDP (yearbook 2011 t.2-13: main city = 都市发达经济圈 3,490.83 亿, new development = "
+        "一小时经济圈 − main city 2,654.49 亿, 渝东北翼 1,347.53, 渝东南翼 432.73) / 2010 census population of the "
+        "region's districts (derived; core and expansion share the main city's figure)")
+    district_gdp_year: int = _p(0, 0, 2200, "spread regional productivity over districts by this year's district "
+                                "GDP per resident (packaged table: 2020 for 31 districts); 0 = no spread. Must be "
+                                "<= run.start_year: no information from after a run's start enters its inputs")
+    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption (calibrated): elasticity of wages to relative "
+                                        "district GDP per capita (wage gaps are narrower than GDP-per-capita gaps: "
+                                        "2020 private-unit wages differ by 1.23× between the main-city zone and the "
+                                        "south-east, GDP per capita by ~3×)")
     sector_wage_premium: dict[str, float] = _p({"agriculture": 0.45, "industry": 1.0, "services": 1.05}, 0.0, None,
                                                "assumption: sector wage relative to industry")
     urban_services_share: dict[str, float] = _p(
@@ -147,6 +152,9 @@ class BehaviourConfig:
     beta_network: float = _p(0.4, 0.0, 20, "utility per unit log(1 + migrants from the same origin per 1000 residents)")
     beta_housing: float = _p(3.0, 0.0, 50, "disutility per unit housing pressure (occupancy above 90 %)")
     nonlocal_access: float = _p(0.3, 0.0, 1.0, "schooling / insurance access of non-hukou residents without migrant-rights policy")
+    beta_trend: float = _p(0.0, -20, 20, "utility per %/yr of the district's population-share trend over the "
+                           "latest intercensal decade ending at or before the start year (persistent attractiveness "
+                           "not captured by the other terms; see geography.census_trend)")
     beta_stay: float = _p(2.0, -20, 20, "utility bonus of staying (inertia / place attachment)")
     moving_cost_yuan: float = _p(8000.0, 0.0, None, "assumption: fixed cost of an inter-district move (yuan)")
     cost_per_km_yuan: float = _p(15.0, 0.0, None, "assumption: moving cost per km (yuan)")
@@ -291,166 +299,8 @@ class Config:
         """A new validated Config with dotted-key overrides (``{"run.seed": 3}`` or ``["run.seed=3"]``)."""
         raw = self.to_dict()
         prov: dict[str, str] = {}
-        _apply_overrides(raw, overrides, source, prov)
+        apply_overrides(raw, overrides, source, prov)
         return build_config(raw, self.source, prov)
-
-
-# --------------------------------------------------------------------------------------------------
-# loading, merging and validation
-# --------------------------------------------------------------------------------------------------
-
-def _merge(base: dict, over: dict, prov: dict[str, str], source: str, prefix: str = "") -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v, prov, source, key + ".")
-        else:
-            out[k] = v
-            _mark(v, key, source, prov)
-    return out
-
-
-def _mark(v: Any, key: str, source: str, prov: dict[str, str]) -> None:
-    prov[key] = source
-    if isinstance(v, dict):
-        for k2, v2 in v.items():
-            _mark(v2, f"{key}.{k2}", source, prov)
-
-
-def read_toml_file(path: Path, what: str = "config") -> dict:
-    """Parse a TOML file; a missing or malformed file is a one-line ConfigError naming it."""
-    src = str(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(src, "file", src, f"{what} file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
-
-
-def _read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = ()) -> dict:
-    path = path.resolve()
-    src = str(path)
-    if path in seen:
-        raise ConfigError(src, "extends", str(path), "circular extends")
-    raw = read_toml_file(path)
-    base: dict = {}
-    if "extends" in raw:
-        parent = raw.pop("extends")
-        if not isinstance(parent, str):
-            raise ConfigError(src, "extends", parent, "must be a path string")
-        base = _read_toml(path.parent / parent, prov, seen + (path,))
-    # paths inside [data] are relative to the file that names them
-    data = raw.get("data")
-    if isinstance(data, dict):
-        for k in ("regions", "boundaries"):
-            v = data.get(k)
-            if isinstance(v, str) and v not in ("chongqing", "none") and not Path(v).is_absolute():
-                data[k] = str((path.parent / v).resolve())
-    return _merge(base, raw, prov, src)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _apply_overrides(raw: dict, overrides: dict[str, Any] | list[str], source: str, prov: dict[str, str]) -> None:
-    if isinstance(overrides, dict):
-        items = list(overrides.items())
-    else:
-        items = []
-        for item in overrides:
-            if "=" not in item:
-                raise ConfigError(source, item, item, "expected KEY=VALUE")
-            k, v = item.split("=", 1)
-            items.append((k.strip(), _parse_value(v.strip())))
-    for key, value in items:
-        parts = key.split(".")
-        node = raw
-        for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-                prov[".".join(parts[: i + 1])] = source  # a table --set created is blamed on --set
-            if not isinstance(nxt, dict):
-                raise ConfigError(source, ".".join(parts[: i + 1]), nxt, "is not a table")
-            node = nxt
-        node[parts[-1]] = value
-        _mark(value, key, source, prov)
-
-
-def _check_number(v: Any, meta: dict, src: str, key: str) -> None:
-    if isinstance(v, float) and not math.isfinite(v):
-        raise ConfigError(src, key, v, "must be a finite number")
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and v < lo:
-        raise ConfigError(src, key, v, f"must be >= {lo}")
-    if hi is not None and v > hi:
-        raise ConfigError(src, key, v, f"must be <= {hi}")
-
-
-def _coerce(tp: Any, v: Any, meta: dict, prov: dict[str, str], default_src: str, key: str) -> Any:
-    src = prov.get(key, default_src)
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(v, dict):
-            raise ConfigError(src, key, v, "must be a table")
-        return _build(tp, v, prov, default_src, key + ".")
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if v is None else _coerce(args[0], v, meta, prov, default_src, key)
-    if origin is dict:
-        if not isinstance(v, dict):
-            raise ConfigError(src, key, v, "must be a table")
-        val_tp = typing.get_args(tp)[1]
-        return {str(k): _coerce(val_tp, x, meta, prov, default_src, f"{key}.{k}") for k, x in v.items()}
-    if origin is list:
-        if not isinstance(v, list):
-            raise ConfigError(src, key, v, "must be a list")
-        return [_coerce(typing.get_args(tp)[0], x, meta, prov, default_src, f"{key}[{i}]") for i, x in enumerate(v)]
-    if tp is Any:
-        return v
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise ConfigError(src, key, v, "must be true or false")
-        return v
-    if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(src, key, v, "must be an integer")
-        _check_number(v, meta, src, key)
-        return v
-    if tp is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(src, key, v, "must be a number")
-        _check_number(float(v), meta, src, key)
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise ConfigError(src, key, v, "must be a string")
-        return v
-    raise TypeError(f"unsupported config type {tp!r} at {key}")  # pragma: no cover - schema bug
-
-
-def _build(cls: type, data: dict, prov: dict[str, str], default_src: str, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    fmap = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    for k, v in data.items():
-        if k not in fmap:
-            key = f"{prefix}{k}"
-            raise ConfigError(prov.get(key, default_src), key, v, "unknown key")
-    kwargs = {name: _coerce(hints[name], data[name], dict(f.metadata), prov, default_src, prefix + name)
-              for name, f in fmap.items() if name in data}
-    obj = cls(**kwargs)
-    # dict fields keep defaults for keys not given (e.g. one region overridden)
-    for name, f in fmap.items():
-        if name in data and typing.get_origin(hints[name]) is dict and f.default_factory is not dataclasses.MISSING:
-            merged = {**f.default_factory(), **getattr(obj, name)} if name != "siting" else getattr(obj, name)
-            setattr(obj, name, merged)
-    return obj
 
 
 def _validate(cfg: Config, prov: dict[str, str]) -> None:
@@ -464,6 +314,9 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     if p.share_0_14 + p.share_65_plus >= 1:
         raise ConfigError(src("population.share_65_plus"), "population.share_65_plus", p.share_65_plus,
                           "share_0_14 + share_65_plus must be < 1")
+    if p.urban_share_city and not 0 < p.urban_share_city < 1:
+        raise ConfigError(src("population.urban_share_city"), "population.urban_share_city", p.urban_share_city,
+                          "must be strictly between 0 and 1 (or 0 = off)")
     for area in ("urban", "rural"):
         hi, lo = getattr(p, f"high_skill_share_{area}"), getattr(p, f"low_skill_share_{area}")
         if hi + lo > 1:
@@ -473,7 +326,7 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
         raise ConfigError(src("economy.skill_wage_premium"), "economy.skill_wage_premium",
                           cfg.economy.skill_wage_premium, "needs 3 values (low, middle, high)")
     region_dicts = {"population.urban_share": p.urban_share, "economy.urban_services_share": cfg.economy.urban_services_share, "behaviour.carrying_capacity": cfg.behaviour.carrying_capacity,
-                    "economy.gdp_per_capita_by_wing_2010": cfg.economy.gdp_per_capita_by_wing_2010,
+                    "economy.gdp_per_capita_by_region": cfg.economy.gdp_per_capita_by_region,
                     "capacity.housing_growth": cfg.capacity.housing_growth}
     for key, d in region_dicts.items():
         for k, v in d.items():
@@ -488,6 +341,10 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
             raise ConfigError(src(f"external.control_total.{k}"), f"external.control_total.{k}", v, "key must be a year")
     if cfg.siting:
         _validate_siting(cfg, src)
+    gy = cfg.economy.district_gdp_year
+    if gy and gy > cfg.run.start_year:
+        raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
+                          f"must be <= run.start_year ({cfg.run.start_year}): no data from after a run's start")
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:
         raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",
@@ -515,7 +372,7 @@ def _validate_siting(cfg: Config, src: Any) -> None:
 def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None = None) -> Config:
     """Validate a raw nested dict into a :class:`Config` (defaults fill what is missing)."""
     prov = prov or {}
-    cfg = _build(Config, raw, prov, source)
+    cfg = build(Config, raw, prov, source)
     cfg.source = source
     _validate(cfg, prov)
     return cfg
@@ -524,11 +381,7 @@ def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | list[str] = (),
                 override_source: str = "--set") -> Config:
     """Read a scenario TOML (following ``extends``), apply overrides, validate. ``None`` = defaults."""
-    prov: dict[str, str] = {}
-    raw = _read_toml(Path(path), prov) if path is not None else {}
-    if overrides:
-        _apply_overrides(raw, overrides, override_source, prov)
-    return build_config(raw, str(Path(path).resolve()) if path is not None else "<defaults>", prov)
+    return load(Config, path, overrides, override_source, PATH_KEYS, _validate)
 
 
 def from_toml_text(text: str, source: str = "<toml>") -> Config:
@@ -536,48 +389,3 @@ def from_toml_text(text: str, source: str = "<toml>") -> Config:
     return build_config(tomllib.loads(text), source)
 
 
-def check_districts(cfg: Config, codes: list[str] | set[str], keys: dict[str, list[str]]) -> None:
-    """Reject district codes (in config lists such as siting districts) not present in the region table."""
-    known = set(codes)
-    for key, values in keys.items():
-        for v in values:
-            if v not in known:
-                raise ConfigError(cfg.source, key, v, "unknown district code")
-
-
-# --------------------------------------------------------------------------------------------------
-# TOML output (tomllib reads only)
-# --------------------------------------------------------------------------------------------------
-
-def _toml_scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_scalar(k)
-
-
-def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
-    """Serialise a nested dict: scalars first, sub-tables as [a.b] sections."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()) or (isinstance(v, dict) and not prefix and v):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    out = "\n".join(lines)
-    for k, v in tables:
-        name = f"{prefix}{_toml_key(k)}"
-        body = dumps_toml(v, name + ".")
-        out += f"\n\n[{name}]\n{body}" if out or prefix else f"[{name}]\n{body}"
-    return out.strip("\n") + ("\n" if not prefix else "")

@@ -10,31 +10,36 @@ import mesa
 import numpy as np
 
 from migration_abm.config import Config
-from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography, data_path
+from migration_abm.geography import REGIONS, Geography, data_path
 from migration_abm.population import SECTORS, Households
 
 
 def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
-    """Relative productivity per district: 2010 GDP per capita of its wing (districts sharing one wing
-    figure form a wing), spread within the wing by 2020 GDP per 2010 resident where the packaged economy
-    table has it (1.0 where it does not)."""
+    """Relative productivity per district: its region's GDP per capita, spread within the region by
+    district GDP per resident of ``economy.district_gdp_year`` where the packaged economy table has it
+    (1.0 where it does not), as the city mean × (GDP per capita / city mean)^``productivity_elasticity``.
+    The district GDP year is at most the run's start year (checked by the config)."""
     import pandas as pd
 
     e = cfg.economy
-    wing = np.array([e.gdp_per_capita_by_wing_2010.get(r, np.nan) for r in REGIONS])[geo.region_index]
-    if np.isnan(wing).any():
-        wing = np.where(np.isnan(wing), np.nanmean(wing), wing)
+    region = np.array([e.gdp_per_capita_by_region.get(r, np.nan) for r in REGIONS])[geo.region_index]
+    if np.isnan(region).any():
+        region = np.where(np.isnan(region), np.nanmean(region), region)
     rel = np.ones(geo.n)
-    if e.district_productivity_from_gdp_2020 and geo.source == "chongqing":
+    year = e.district_gdp_year
+    if year and geo.source == "chongqing":
         econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
-        gdp = econ["gdp_2020"].reindex(geo.codes).to_numpy(float)
-        pc = gdp * 1e8 / geo.population(2010)
-        wing_of = np.unique(wing, return_inverse=True)[1]  # districts sharing a wing GDP figure
-        for r in np.unique(wing_of):
-            m = (wing_of == r) & np.isfinite(pc)
+        gdp = econ[f"gdp_{year}"].reindex(geo.codes).to_numpy(float)
+        residents = geo.population(year)
+        pc = gdp * 1e8 / residents
+        for r in np.unique(geo.region_index):
+            m = (geo.region_index == r) & np.isfinite(pc)
             if m.sum() >= 2:
-                rel[m] = pc[m] / np.average(pc[m], weights=geo.population(2010)[m])
-    return wing * rel ** e.productivity_elasticity
+                rel[m] = pc[m] / np.average(pc[m], weights=residents[m])
+    gdp_pc = region * rel
+    weights = geo.population(cfg.run.start_year)
+    mean = np.average(gdp_pc, weights=np.where(np.isfinite(weights), weights, 0.0))
+    return mean * (gdp_pc / mean) ** e.productivity_elasticity
 
 
 class LabourMarket(mesa.Agent):
@@ -128,16 +133,3 @@ class LabourMarket(mesa.Agent):
         fallback = self.cfg.economy.unemployed_income_share
         return np.log(self.nonfarm_wage() * (p + (1 - p) * fallback))
 
-
-def platform_covered(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` are eco-region households registered on the job platform this year."""
-    jm = cfg.policy.job_matching
-    if not jm.enabled or year < jm.start_year:
-        return np.zeros(len(rows), dtype=bool)
-    return geo.in_regions(ECO_REGIONS)[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
-
-
-def platform_uplift(geo: Geography, cfg: Config) -> np.ndarray:
-    """Job-finding uplift per district for registered households: ``match_uplift`` on jobs in the
-    expansion and new-development districts (对口招工), 0 elsewhere."""
-    return cfg.policy.job_matching.match_uplift * geo.in_regions(DESTINATION_REGIONS)

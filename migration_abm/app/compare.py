@@ -91,6 +91,7 @@ def Page() -> None:
             solara.DataFrame(kf.drop(columns=["paired"]), items_per_page=20)
             solara.FileDownload(kf.to_csv(index=False).encode(), filename=f"key_figures_{state.level.value}_{year}.csv",
                                 label="Download key figures (CSV)")
-    note("Bands: 5–95 % across replicate seeds (stochastic variation only, not parameter "
-                    "uncertainty). Black points: observed totals (packaged `observed_chongqing.csv`).")
+    note("Bands: 5–95 % across replicate seeds (stochastic variation only, not parameter uncertainty). "
+         "Black points: observed totals (census sums of the district table, 2020 with 4 imputed districts as "
+         "flagged there; survey totals from `observed_chongqing.csv`).")
     CompareCharts()

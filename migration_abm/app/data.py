@@ -18,20 +18,12 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.errors import InputError
-from migration_abm.geography import REGIONS, data_path, load_districts
+from migration_abm.geography import REGIONS, ZONES, census_years, data_path, load_districts
+from migration_abm.reporting import REGION_LABELS
 from migration_abm.results import Results
 
-#: 一区两群 (2020): 中心城区 = the old core + expansion districts; the other three match 2013 regions.
-ZONES: dict[str, tuple[str, ...]] = {
-    "main_city": ("core", "expansion"),
-    "new_development": ("new_development",),
-    "northeast_eco": ("northeast_eco",),
-    "southeast_eco": ("southeast_eco",),
-}
 ZONE_LABELS = {"main_city": "中心城区 main city", "new_development": "主城新区 new main-city districts",
                "northeast_eco": "渝东北 north-east group", "southeast_eco": "渝东南 south-east group"}
-REGION_LABELS = {"core": "Core", "expansion": "Urban expansion", "new_development": "New development",
-                 "northeast_eco": "North-east eco", "southeast_eco": "South-east eco"}
 LEVELS = ("region", "zone")
 MEASURES = {"population": "population (persons)", "change": "change since base year (%)",
             "migration": "migration balance in the year (persons)"}
@@ -304,13 +296,19 @@ def difference(scn: Scenario, ref: Scenario, level: str) -> tuple[np.ndarray, bo
 
 
 def observed(level: str) -> dict[str, list[tuple[int, float]]]:
-    """Observed totals per area (year, persons) from the packaged observation table."""
-    from migration_abm.validation import load_observed
+    """Observed totals per area (year, persons): census sums of the packaged district table (imputed
+    districts included, as flagged there) and the survey/bulletin totals of ``observed_chongqing.csv``."""
+    from migration_abm.observations import load_observed
 
+    out: dict[str, list[tuple[int, float]]] = {a: [] for a in areas(level)}
+    table = load_districts()
+    for year in census_years(table):
+        pop = table[f"pop_{year}"]
+        if pop.notna().all():
+            for a, regs in areas(level).items():
+                out[a].append((year, float(pop[table["functional_region"].isin(regs)].sum())))
     obs = load_observed()
     obs = obs[obs["kind"] == "region_total"]
-    names = list(areas(level))
-    out: dict[str, list[tuple[int, float]]] = {a: [] for a in names}
     for area, year, value in obs[["area", "year", "value"]].itertuples(index=False):
         if area in out:
             out[area].append((int(year), float(value)))

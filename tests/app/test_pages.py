@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     assert CHROMIUM is not None, "MIGRATION_ABM_REQUIRE_BROWSER=1 but no chromium on PATH"
     results = tmp_path_factory.mktemp("app_results")
     subprocess.run([sys.executable, "-m", "migration_abm", "-q", "run", str(REPO / "configs" / "baseline.toml"),
-                    "--set", "run.households_per_agent=2000", "--set", "run.end_year=2020",
+                    "--set", "run.households_per_agent=2000", "--set", "run.end_year=2025",
                     "--out", str(results / "cli_run.h5")], check=True, cwd=REPO)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -233,5 +233,5 @@ def test_runs_page_opens_a_cli_run_in_compare(page):
     _shot(page, "runs")
     _tab(page, "compare")
     page.wait_for_timeout(300)
-    assert page.get_by_text("Years differ from").count() == 1  # the CLI run ends in 2020, the others in 2035
+    assert page.get_by_text("Years differ from").count() == 1  # the CLI run ends in 2025, the others in 2035
     _no_errors(page)
