@@ -30,12 +30,12 @@ def band_chart(title: str, years: np.ndarray, lines: list[tuple[str, np.ndarray,
     for i, (name, med, lo, hi) in enumerate(lines):
         c = PALETTE[i % len(PALETTE)]
         stack = f"band{i}"
-        series.append({"name": name, "type": "line", "data": _r(lo, scale), "stack": stack, "symbol": "none",
+        series.append({"name": name, "type": "line", "data": _r(lo, scale), "stack": stack, "stackStrategy": "all", "symbol": "none",
                        "lineStyle": {"opacity": 0}, "itemStyle": {"color": c}, "tooltip": {"show": False}, "silent": True,
                        "legendHoverLink": False})
         series.append({"name": name, "type": "line", "data": [None if a is None or b is None else round(b - a, 4)
                                                                 for a, b in zip(_r(lo, scale), _r(hi, scale), strict=True)],
-                       "stack": stack, "symbol": "none", "lineStyle": {"opacity": 0}, "itemStyle": {"color": c},
+                       "stack": stack, "stackStrategy": "all", "symbol": "none", "lineStyle": {"opacity": 0}, "itemStyle": {"color": c},
                        "areaStyle": {"color": c, "opacity": 0.18}, "tooltip": {"show": False}, "silent": True})
         series.append({"name": name, "type": "line", "data": _r(med, scale), "symbol": "none",
                        "lineStyle": {"color": c, "width": 2}, "itemStyle": {"color": c}})

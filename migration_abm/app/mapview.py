@@ -39,7 +39,7 @@ def Page() -> None:
     scn = state.by_name(name)
     y0, y1 = int(scn.years[0]), int(scn.years[-1])
     yr = year.value if year.value is not None and y0 <= year.value <= y1 else y1
-    with solara.Row(style={"flex-wrap": "wrap", "align-items": "center"}):
+    with solara.Row(style={"flex-wrap": "wrap"}):
         solara.Select("Scenario", values=names, value=name, on_value=scenario_name.set)
         solara.ToggleButtonsSingle(value=measure, values=list(data.MEASURES))
         solara.SliderInt("Year", value=yr, min=y0, max=y1, on_value=year.set)

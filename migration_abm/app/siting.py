@@ -63,7 +63,7 @@ def site_task(scn_name: str, fac: str, regs: list[str], yr: int, n_new: int, mdl
     plan = plan_for_results(res, yr, fac, districts=",".join(regs), budget=int(n_new), config=settings,
                             seed=data.run_seed(res), out_dir=out)
     plan_dir.value = str(out)
-    return f"{plan.summary()} — planned in {time.perf_counter() - t0:.1f} s; wrote {out}/"
+    return f"{len(plan.new_sites)} new site(s), planned in {time.perf_counter() - t0:.1f} s; wrote {out.name}/"
 
 
 def start() -> None:
@@ -152,8 +152,8 @@ def Page() -> None:
                     solara.Select("Scenario (its first run)", values=runnable, value=scenario_name)
                     solara.Select("Facility", values=list(CATALOGUE), value=facility)
                     solara.SelectMultiple("Functional regions", values=regions, all_values=list(REGIONS))
-                    solara.SliderInt("Year", value=year.value if year.value in years else years[-1], min=years[0],
-                                     max=years[-1], on_value=year.set)
+                    yr = year.value if year.value in years else years[-1]
+                    solara.SliderInt(f"Year {yr}", value=yr, min=years[0], max=years[-1], on_value=year.set)
                     solara.InputInt("New sites (budget)", value=budget, continuous_update=False)
                     solara.Select("Model", values=list(MODELS), value=model)
                     solara.InputInt("Demand points", value=points, continuous_update=False)

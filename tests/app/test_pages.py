@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -203,7 +204,9 @@ def test_siting_run_shows_its_sites_and_downloads(page, server):
     TIMINGS["siting_run_s"] = time.perf_counter() - t0
     summary = page.locator(".plan-summary")
     summary.wait_for(timeout=20_000)
-    assert "5 new site(s)" in summary.inner_text()
+    m = re.search(r"(\d+) new site\(s\)", summary.inner_text())
+    n_new = int(m.group(1))
+    assert 1 <= n_new <= 5
     page.wait_for_timeout(800)
     (label,) = _aria(page, ".siting-map")
     assert "new sites" in label and "existing sites" in label
@@ -216,7 +219,7 @@ def test_siting_run_shows_its_sites_and_downloads(page, server):
         text = out.read_text()
         if fname == "sites.geojson":
             feats = json.loads(text)["features"]
-            assert sum(f["properties"]["status"] == "new" for f in feats) == 5
+            assert sum(f["properties"]["status"] == "new" for f in feats) == n_new
         else:
             assert len(text.splitlines()) > 1
     _no_errors(page)
