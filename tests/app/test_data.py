@@ -95,3 +95,23 @@ def test_app_command_checks_its_flags(cli, tmp_path):
     assert code == 2 and "is not a directory" in err
     cmd, env = server_command(8000, tmp_path)
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and env["MIGRATION_ABM_RESULTS"] == str(tmp_path.resolve())
+
+
+def test_sweep_store_opens_as_one_scenario_per_point(tmp_path):
+    from migration_abm.experiments import load_experiment, run_sweep
+
+    spec = tmp_path / "toy.toml"
+    spec.write_text('name = "toy"\ndesign = "grid"\nreplicates = 2\nseed = 7\n'
+                    'run_function = "migration_abm.experiments.toy:toy_simulate"\n'
+                    'outputs = ["population", "in_migrants", "out_migrants", "external_in", "external_out"]\n'
+                    '[set]\n"run.end_year" = 2023\n'
+                    '[parameters."behaviour.beta_stay"]\nvalues = [0.0, 2.0]\n', encoding="utf-8")
+    store = tmp_path / "toy.h5"
+    run_sweep(load_experiment(spec), store, "serial", progress=False)
+    table = data.list_results(tmp_path)
+    assert list(table["kind"]) == ["sweep"] and "2 point(s) × 2 replicate(s), 4 done" in table["detail"][0]
+    scns = data.open_entry(store)
+    assert [s.name for s in scns] == ["toy: base #0 (behaviour.beta_stay=0)", "toy: base #1 (behaviour.beta_stay=2)"]
+    assert all(s.pop.shape == (2, 14, 38) and np.isfinite(s.net_migration).all() for s in scns)
+    diff, paired = data.difference(scns[1], scns[0], "region")
+    assert paired and diff.shape == (2, 14, 5)
