@@ -124,8 +124,9 @@ def LeverInput(lever: data.Lever) -> None:
                     on_v_model=lambda v: set_value(bool(v)), messages=[lever.doc] if lever.doc else [],
                     hide_details=not lever.doc, style_=style)
     else:
+        bad = f" {lever.key} = " in message.value
         solara.InputText(label=f"{short}  {lever.range_text}", value=cur if cur is not None else f"{lever.value}",
-                         on_value=set_value, continuous_update=False, message=lever.doc, style=style)
+                         on_value=set_value, continuous_update=False, message=lever.doc, style=style, error=bad)
 
 
 @solara.component
