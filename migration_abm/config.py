@@ -19,7 +19,7 @@ from migration_abm.schema import apply_overrides, build, dumps_toml, load
 from migration_abm.schema import param as _p
 
 #: path-valued keys, resolved relative to the TOML file that names them
-PATH_KEYS = {"data": ("regions", "boundaries")}
+PATH_KEYS = {"data": ("regions", "boundaries"), "run": ("posterior",)}
 
 
 @dataclass
@@ -28,6 +28,8 @@ class RunConfig:
     end_year: int = _p(2035, 1900, 2200, "last simulated year (inclusive)")
     seed: int = _p(20100728, 0, None, "root seed of the run's numpy SeedSequence")
     households_per_agent: float = _p(100.0, 1.0, 1e6, "households represented by one agent row (1 = full scale)")
+    posterior: str = _p("", doc="calibration posterior CSV (written by `calibrate --apply`) whose draws give "
+                        "ensemble projections (`run --replicates`) their parameter uncertainty; '' = none")
 
 
 @dataclass
