@@ -177,3 +177,29 @@ def test_sobol_sweep_indices(tmp_path: Path) -> None:
     assert idx.loc["behaviour.beta_income", "ST"] > 0.5 > idx.loc["policy.hukou.core.min_years", "ST"]
     with pytest.raises(InputError):
         load_sweep(tmp_path / "nope.h5")
+
+
+def test_sweep_to_xarray_and_live_journal(toy_toml: Path, tmp_path: Path) -> None:
+    out = tmp_path / "toy.h5"
+    run_sweep(load_experiment(toy_toml), out, "serial", progress=False)
+    sw = load_sweep(out)
+    ds = sw.to_xarray()
+    assert ds["population"].dims == ("point", "replicate", "year", "district")
+    assert ds["population"].attrs["units"] == "persons"
+    assert list(ds["year"].values) == list(range(2010, 2017))
+    assert ds["district_name"].sel(district="500103").item() == "Yuzhong"
+    assert set(ds["status"].values.ravel()) == {"done", "failed"}
+    assert ds["behaviour.beta_stay"].values.tolist() == sw.points["behaviour.beta_stay"].tolist()
+    assert np.array_equal(ds["population"].values, sw.array("population"), equal_nan=True)
+    # runs still in a journal (a writer killed before folding) are seen by readers, not by the digest
+    from migration_abm.experiments.store import Journal
+    from migration_abm.experiments.worker import RunOutcome
+
+    j = Journal(out)  # append only, no fold: as if the writer were killed right after the append
+    arr = np.full((7, 38), 5.0)
+    j.append([RunOutcome(0, 0, DONE, {n: arr for n in sw.outputs}, "", 0.1)], tuple(sw.outputs))
+    j.close(remove=False)
+    live = load_sweep(out)
+    assert live.status[0, 0] == DONE and (live.array("population")[0, 0] == 5.0).all()
+    with pytest.raises(InputError, match="not folded"):
+        store_digest(out)
