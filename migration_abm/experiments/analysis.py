@@ -15,7 +15,7 @@ import pandas as pd
 from migration_abm.errors import InputError
 from migration_abm.experiments.sensitivity import sobol_indices, sobol_second_order
 from migration_abm.experiments.store import open_read, overlay_status, read_journal
-from migration_abm.experiments.worker import DONE, STATUS_NAMES
+from migration_abm.experiments.worker import DONE, FAILED, STATUS_NAMES
 from migration_abm.geography import REGIONS
 
 
@@ -139,6 +139,25 @@ class Sweep:
         out = pd.concat(parts, axis=1)
         out.columns = [f"{o}_{stat}" for stat, o in out.columns]
         return out.reset_index().join(self.points, on="point")
+
+    def final_table(self, output: str | None = None, max_rows: int = 12) -> str:
+        """A short Markdown table for the end of a sweep: per design point, runs done / failed and the
+        final-year city total of ``output`` (default the first output), median [5 %, 95 %] in persons."""
+        output = output or self.outputs[0]
+        total = self.array(output)[:, :, -1].sum(axis=-1)  # [point, replicate]; NaN where not done
+        pts = self.points.drop(columns=[c for c in ("block", "sample") if c in self.points])
+        lines = ["| point | " + " | ".join(pts.columns) + f" | done | failed | {output} {int(self.years[-1])}, "
+                 "persons: median [5 %, 95 %] |", "|---" * (len(pts.columns) + 4) + "|"]
+        for p in range(min(self.n_points, max_rows)):
+            ok = total[p][self.status[p] == DONE]
+            stat = (f"{np.median(ok):,.0f} [{np.quantile(ok, 0.05):,.0f}, {np.quantile(ok, 0.95):,.0f}]"
+                    if ok.size else "–")
+            vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in pts.iloc[p].tolist()]
+            lines.append(f"| {p} | " + " | ".join(vals) + f" | {int((self.status[p] == DONE).sum())} | "
+                         f"{int((self.status[p] == FAILED).sum())} | {stat} |")
+        if self.n_points > max_rows:
+            lines.append(f"({self.n_points - max_rows} more points: `load_sweep(path).summary()`)")
+        return "\n".join(lines)
 
     # ---- sensitivity -------------------------------------------------------------------------
     def sobol(self, output: str = "population", year: int | None = None, area: str | None = None,

@@ -115,6 +115,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         overwrite=args.force, swmr=args.swmr, batch_size=args.batch_size,
                         progress=not args.no_progress)
     print(summary.line())
+    if summary.done:
+        from migration_abm.experiments.analysis import load_sweep
+
+        print(load_sweep(summary.path).final_table())
     if summary.interrupted:
         return 130
     return 0 if summary.complete and summary.failed == 0 else 1

@@ -203,3 +203,100 @@ def test_sweep_to_xarray_and_live_journal(toy_toml: Path, tmp_path: Path) -> Non
     assert live.status[0, 0] == DONE and (live.array("population")[0, 0] == 5.0).all()
     with pytest.raises(InputError, match="not folded"):
         store_digest(out)
+
+
+def test_sweep_ends_with_a_summary_table(toy_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "toy.h5"
+    assert exp_main(["sweep", str(toy_toml), "--serial", "--out", str(out), "--no-progress"]) == 1
+    text = capsys.readouterr().out
+    assert "8 done, 4 failed" in text and "population 2016, persons: median [5 %, 95 %]" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert len(rows) == 6 and rows[0].endswith("| 0 | 2 | – |") and "," in rows[2].split("|")[-2]
+
+
+# ---- checks before any store is created ---------------------------------------------------------------
+
+def test_unimportable_run_function_and_bad_paths_leave_nothing(toy_toml: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(toy_toml.read_text(encoding="utf-8").replace("toy:toy_simulate", "toy:no_such_fn"),
+                   encoding="utf-8")
+    nomod = tmp_path / "nomod.toml"
+    nomod.write_text(toy_toml.read_text(encoding="utf-8").replace("experiments.toy:", "no_such_module:"),
+                     encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for exp, what in [(bad, "no_such_fn"), (nomod, "no_such_module")]:
+        out = tmp_path / "sub" / "s.h5"
+        assert exp_main(["sweep", str(exp), "--serial", "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "run_function" in err and what in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "sub").exists()
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert exp_main(["sweep", str(toy_toml), "--serial", "--out", str(tmp_path / "afile" / "s.h5"),
+                     "--no-progress"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert exp_main(["sweep", str(toy_toml), "--serial", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "afile"])
+
+
+def test_unreachable_scheduler_leaves_no_store(toy_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "s.h5"
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    sched = tmp_path / "scheduler.json"
+    sched.write_text(f'{{"type": "Scheduler", "address": "{addr}"}}', encoding="utf-8")
+    for flags in (["--scheduler", addr], ["--scheduler-file", str(sched)],
+                  ["--scheduler-file", str(tmp_path / "missing.json")]):
+        t0 = time.monotonic()
+        assert exp_main(["sweep", str(toy_toml), *flags, "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert flags[0] in err and len(err.strip().splitlines()) == 1, err
+        assert time.monotonic() - t0 < 30
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["scheduler.json", "toy.toml"]
+
+
+@pytest.mark.slow
+def test_scheduler_file_cluster(real_toml: Path, tmp_path: Path) -> None:
+    """The real model on a cluster found through a scheduler file (dask's HPC convention)."""
+    _scheduler_file_sweep(real_toml, tmp_path)
+
+
+def test_scheduler_file_cluster_toy(toy_toml: Path, tmp_path: Path) -> None:
+    """A `dask scheduler --scheduler-file` process on loopback with one worker; the store equals a serial
+    one, and nothing but the summary is printed (no dask INFO lines without -v)."""
+    _scheduler_file_sweep(toy_toml, tmp_path)
+
+
+def _scheduler_file_sweep(toml: Path, tmp_path: Path) -> None:
+    sched = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = []
+    try:
+        procs.append(subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                       "--scheduler-file", str(sched), "--dashboard-address", ":0"],
+                                      cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not sched.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", "--scheduler-file", str(sched), "--nworkers",
+                                       "1", "--nthreads", "1", "--host", "127.0.0.1", "--dashboard-address", ":0"],
+                                      cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = tmp_path / "cluster.h5"
+        proc = subprocess.run([PY, "-m", "migration_abm", "sweep", str(toml), "--scheduler-file", str(sched),
+                               "--out", str(out), "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert "INFO" not in proc.stderr and "distributed" not in proc.stderr, proc.stderr
+        assert "dask scheduler from" in proc.stdout + proc.stderr
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    ref = tmp_path / "serial.h5"
+    run_sweep(load_experiment(toml), ref, "serial", progress=False)
+    assert store_digest(out) == store_digest(ref)
