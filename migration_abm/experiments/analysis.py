@@ -143,21 +143,23 @@ class Sweep:
     def final_table(self, output: str | None = None, max_rows: int = 12) -> str:
         """A short Markdown table for the end of a sweep: per design point, runs done / failed and the
         final-year city total of ``output`` (default the first output), median [5 %, 95 %] in persons."""
+        from migration_abm.reporting import markdown_table
+
         output = output or self.outputs[0]
         total = self.array(output)[:, :, -1].sum(axis=-1)  # [point, replicate]; NaN where not done
-        pts = self.points.drop(columns=[c for c in ("block", "sample") if c in self.points])
-        lines = ["| point | " + " | ".join(pts.columns) + f" | done | failed | {output} {int(self.years[-1])}, "
-                 "persons: median [5 %, 95 %] |", "|---" * (len(pts.columns) + 4) + "|"]
-        for p in range(min(self.n_points, max_rows)):
+        df = self.points.drop(columns=[c for c in ("block", "sample") if c in self.points]).head(max_rows).copy()
+        stats = []
+        for p in df.index:
             ok = total[p][self.status[p] == DONE]
-            stat = (f"{np.median(ok):,.0f} [{np.quantile(ok, 0.05):,.0f}, {np.quantile(ok, 0.95):,.0f}]"
-                    if ok.size else "–")
-            vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in pts.iloc[p].tolist()]
-            lines.append(f"| {p} | " + " | ".join(vals) + f" | {int((self.status[p] == DONE).sum())} | "
-                         f"{int((self.status[p] == FAILED).sum())} | {stat} |")
+            stats.append(f"{np.median(ok):,.0f} [{np.quantile(ok, 0.05):,.0f}, {np.quantile(ok, 0.95):,.0f}]"
+                         if ok.size else "–")
+        df["done"] = (self.status[df.index] == DONE).sum(axis=1)
+        df["failed"] = (self.status[df.index] == FAILED).sum(axis=1)
+        df[f"{output} {int(self.years[-1])}, persons: median [5 %, 95 %]"] = stats
+        text = markdown_table(df.map(lambda v: f"{v:g}" if isinstance(v, float) else v))
         if self.n_points > max_rows:
-            lines.append(f"({self.n_points - max_rows} more points: `load_sweep(path).summary()`)")
-        return "\n".join(lines)
+            text += f"\n({self.n_points - max_rows} more points: `load_sweep(path).summary()`)"
+        return text
 
     # ---- sensitivity -------------------------------------------------------------------------
     def sobol(self, output: str = "population", year: int | None = None, area: str | None = None,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from migration_abm.siting.plan import SitingPlan
 
-
-def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000) -> Path:
+def plot_plan(plan: Any, path: str | Path, max_demand_points: int = 30000) -> Path:
     """Write a PNG map: grey district outlines, demand points (served blue / unserved red, size ~ weight),
     existing facilities (black squares), new facilities (orange stars with their service radius)."""
     import matplotlib

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from migration_abm.cli import main as cli_main
+from migration_abm.cli import site as site_cli
 from migration_abm.errors import InputError
 from migration_abm.siting import SitingSettings, plan_for_results, plan_from_csv
-from migration_abm.siting import cli as site_cli
 from migration_abm.siting.demand import district_demand, locate_districts, sample_points, shapes
 
 SMALL = {"points_total": 3000, "n_candidates": 300, "time_limit_s": 20}
@@ -110,7 +111,7 @@ def test_csv_plan_and_cli(tmp_path, capsys) -> None:
     bad = ap.parse_args(["site", "--demand", str(d), "--facility", "clinic", "--budget", "-1", "-q"])
     with pytest.raises(InputError):
         bad.func(bad)
-    assert site_cli.main(["site", "--facility", "clinic", "-q"]) == 2  # neither --results nor --demand
+    assert cli_main(["site", "--facility", "clinic", "-q"]) == 2  # neither --results nor --demand
 
 
 def test_settings_validation() -> None:

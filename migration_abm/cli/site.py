@@ -1,4 +1,4 @@
-"""``migration-abm site``: plan schools/hospitals for a model run or from CSVs (wired in by the main CLI)."""
+"""``migration-abm site``: plan schools/hospitals for a model run or from CSVs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from migration_abm.errors import InputError
-from migration_abm.siting.settings import CATALOGUE, SitingSettings
 
 EPILOG = """examples:
   migration-abm site --results RUN.h5 --year 2030 --facility primary_school --budget 30 \\
@@ -21,6 +20,8 @@ existing lon,lat,capacity[,id,district]."""
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``site`` subcommand on the main CLI's subparsers; its handler is ``run``."""
+    from migration_abm.siting.settings import CATALOGUE
+
     p = subparsers.add_parser("site", help="site schools/hospitals where the modelled people live",
                               description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("input (model results or CSVs)")
@@ -43,7 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _settings(args: argparse.Namespace) -> SitingSettings:
+def _settings(args: argparse.Namespace) -> object:
+    from migration_abm.siting.settings import SitingSettings
+
     d: dict = {}
     if args.config is not None:
         import tomllib
@@ -100,14 +103,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"  note: {note}")
     print(f"  wrote {args.out}/(sites|demand|districts|assignment|summary).csv, sites.geojson, map.png")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m migration_abm.siting.cli site ...``: the main ``migration-abm`` CLI (same exit codes)."""
-    from migration_abm.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
