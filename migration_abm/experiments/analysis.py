@@ -111,7 +111,8 @@ class Sweep:
         raise InputError(str(self.path), "level", level, "use region, district or city")
 
     def tidy(self, level: str = "region", outputs: list[str] | None = None, include_incomplete: bool = False) -> pd.DataFrame:
-        """Long table: one row per run × year × region (or district / city), outputs and parameters as columns."""
+        """Long table: one row per run × year × region (or district, with its name / city), outputs (persons)
+        and parameters as columns."""
         outputs = outputs or self.outputs
         mask = np.ones_like(self.status, bool) if include_incomplete else self.status == DONE
         pi, ri = np.nonzero(mask)
@@ -124,6 +125,8 @@ class Sweep:
         df = pd.DataFrame({"point": np.repeat(pi, n_y * n_a), "replicate": np.repeat(ri, n_y * n_a),
                            "year": np.tile(np.repeat(self.years, n_a), len(pi)),
                            col: np.tile(labels, len(pi) * n_y), **cols})
+        if level == "district":
+            df.insert(4, "district_name", np.tile(self.district_names(), len(pi) * n_y))
         return df.join(self.points, on="point")
 
     def summary(self, level: str = "region", outputs: list[str] | None = None,
@@ -138,7 +141,11 @@ class Sweep:
             parts[f"q{round(q * 100):02d}"] = g.quantile(q)
         out = pd.concat(parts, axis=1)
         out.columns = [f"{o}_{stat}" for stat, o in out.columns]
-        return out.reset_index().join(self.points, on="point")
+        out = out.reset_index()
+        if level == "district":
+            out.insert(3, "district_name", out["district"].map(dict(zip(self.codes, self.district_names(),
+                                                                       strict=True))))
+        return out.join(self.points, on="point")
 
     def final_table(self, output: str | None = None, max_rows: int = 12) -> str:
         """A short Markdown table for the end of a sweep: per design point, runs done / failed and the

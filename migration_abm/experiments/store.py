@@ -135,6 +135,10 @@ class Journal:
 
     def __init__(self, store: str | Path) -> None:
         self.path = journal_path(store)
+        self._made = self.path.parent
+        while not self._made.parent.exists():
+            self._made = self._made.parent
+        self._made = None if self._made.exists() else self._made
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
@@ -173,6 +177,13 @@ class Journal:
             self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
+        if remove and self._made is not None:  # folders made for a store that was never created
+            folder = self.path.parent
+            while not any(folder.iterdir()):
+                folder.rmdir()
+                if folder == self._made:
+                    break
+                folder = folder.parent
 
 
 # ---- writing ------------------------------------------------------------------------------------

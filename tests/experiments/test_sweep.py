@@ -241,7 +241,7 @@ def test_unimportable_run_function_and_bad_paths_leave_nothing(toy_toml: Path, t
 
 
 def test_unreachable_scheduler_leaves_no_store(toy_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "s.h5"
+    out = tmp_path / "new" / "folder" / "s.h5"
     addr = f"tcp://127.0.0.1:{_free_port()}"
     sched = tmp_path / "scheduler.json"
     sched.write_text(f'{{"type": "Scheduler", "address": "{addr}"}}', encoding="utf-8")
@@ -300,3 +300,14 @@ def _scheduler_file_sweep(toml: Path, tmp_path: Path) -> None:
     ref = tmp_path / "serial.h5"
     run_sweep(load_experiment(toml), ref, "serial", progress=False)
     assert store_digest(out) == store_digest(ref)
+
+
+def test_district_tables_carry_names(toy_toml: Path, tmp_path: Path) -> None:
+    out = tmp_path / "toy.h5"
+    run_sweep(load_experiment(toy_toml), out, "serial", progress=False)
+    sw = load_sweep(out)
+    tidy = sw.tidy("district")
+    assert list(tidy.columns[:5]) == ["point", "replicate", "year", "district", "district_name"]
+    assert (tidy.loc[tidy["district"] == "500103", "district_name"] == "Yuzhong").all()
+    summ = sw.summary("district")
+    assert (summ.loc[summ["district"] == "500101", "district_name"] == "Wanzhou").all()
