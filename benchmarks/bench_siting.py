@@ -25,8 +25,7 @@ import pytest
 
 from migration_abm.geography import haversine_km
 from migration_abm.siting.coverage import coverage_matrix
-from migration_abm.siting.models import MCLP
-from migration_abm.siting.solvers import coverage_value
+from migration_abm.siting.mclp import MCLP, coverage_value
 
 #: (n demand, m candidates, p, radius km, run spopt?). spopt is skipped at 50 000 × 5 000: its dense cost
 #: matrix alone is 2 GB and its PuLP build scales like the 49 s measured at 10 000 × 1 000 (×25 here).

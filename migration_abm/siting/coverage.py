@@ -32,12 +32,3 @@ def coverage_matrix(demand_lonlat: np.ndarray, site_lonlat: np.ndarray, radius_k
     a.sort_indices()
     return a
 
-
-def nearest_km(demand_lonlat: np.ndarray, site_lonlat: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Great-circle distance (km) and index of the ``k`` nearest sites to each demand point."""
-    from sklearn.neighbors import BallTree
-
-    sites = np.radians(np.asarray(site_lonlat, dtype=float)[:, ::-1])
-    tree = BallTree(sites, metric="haversine")
-    d, i = tree.query(np.radians(np.asarray(demand_lonlat, dtype=float)[:, ::-1]), k=min(k, len(sites)))
-    return d * EARTH_RADIUS_KM, i
