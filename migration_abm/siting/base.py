@@ -79,12 +79,14 @@ def site_mask(m: int, predefined: np.ndarray | None) -> np.ndarray:
 def nearest_open(a: sp.csr_matrix, arc_cost: sp.csr_matrix | None, open_mask: np.ndarray,
                  w: np.ndarray) -> sp.csr_matrix:
     """Uncapacitated assignment: each covered point's whole weight to its cheapest open covering site."""
-    sub = sp.csr_matrix(a.multiply(open_mask[None, :].astype(float))).tocoo()
+    cols = np.flatnonzero(open_mask)
+    sub = sp.csr_matrix(a[:, cols]).tocoo()
     if sub.nnz == 0:
         return sp.csr_matrix(a.shape)
-    cost = np.asarray(arc_cost[sub.row, sub.col]).ravel() if arc_cost is not None else np.zeros(sub.nnz)
-    order = np.lexsort((sub.col, cost, sub.row))
-    r, c = sub.row[order], sub.col[order]
+    col = cols[sub.col]
+    cost = np.asarray(arc_cost[sub.row, col]).ravel() if arc_cost is not None else np.zeros(sub.nnz)
+    order = np.lexsort((col, cost, sub.row))
+    r, c = sub.row[order], col[order]
     first = np.r_[True, r[1:] != r[:-1]]
     return sp.csr_matrix((w[r[first]], (r[first], c[first])), shape=a.shape)
 

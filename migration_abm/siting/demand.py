@@ -42,6 +42,15 @@ class DistrictShape:
         return inside
 
 
+def disc_shape(lon: float, lat: float, area_km2: float, vertices: int = 64) -> DistrictShape:
+    """A district without a boundary: a disc of its area around its seat (an assumption, noted in plans)."""
+    r = math.sqrt(max(area_km2, 1e-6) / math.pi)
+    th = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+    ring = np.column_stack([lon + r * np.cos(th) / (KM_PER_DEG * math.cos(math.radians(lat))),
+                            lat + r * np.sin(th) / KM_PER_DEG])
+    return DistrictShape([[np.vstack([ring, ring[:1]])]])
+
+
 def shapes(boundaries: dict[str, list[list[np.ndarray]]] | None = None) -> dict[str, DistrictShape]:
     """District code -> DistrictShape (packaged boundaries by default)."""
     return {c: DistrictShape(p) for c, p in (boundaries or read_boundaries()).items()}
@@ -102,16 +111,21 @@ def _kernel_in(shp: DistrictShape, centre: tuple[float, float], scale_km: float,
 
 def sample_points(persons: pd.Series, urban_share: pd.Series, settings: SitingSettings, seed: int,
                   districts: pd.DataFrame | None = None,
-                  district_shapes: dict[str, DistrictShape] | None = None) -> pd.DataFrame:
+                  district_shapes: dict[str, DistrictShape] | None = None, *, progress: bool = False,
+                  label: str = "demand points") -> pd.DataFrame:
     """Residential points for districts (index of ``persons``): lon, lat, district, urban, share.
 
     ``share`` is the fraction of the district's persons a point stands for (shares sum to 1 per district).
+    ``progress`` shows a bar over the districts (stderr).
     """
+    from tqdm.auto import tqdm
+
     table = (districts if districts is not None else load_districts()).set_index("code")
     shp_all = district_shapes or shapes()
     total = float(persons.clip(lower=0).sum())
     rows = []
-    for code, pers in persons.items():
+    for code, pers in tqdm(list(persons.items()), desc=label, unit="district", disable=not progress,
+                           leave=False, mininterval=0.5):
         code = str(code)
         if code not in shp_all or code not in table.index:
             raise InputError("results", "district", code, "no boundary or district row for this code")
