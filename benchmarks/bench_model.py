@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from migration_abm.config import load_config  # noqa: E402
-from migration_abm.model import MigrationModel, _logit, simulate  # noqa: E402
+from migration_abm.migration import logit as _logit  # noqa: E402
+from migration_abm.model import MigrationModel, simulate  # noqa: E402
 from migration_abm.policy import hukou_openness, nonlocal_rights  # noqa: E402
 
 BASELINE = ROOT / "configs" / "baseline.toml"

@@ -5,7 +5,6 @@ Latin hypercube around the best point. Reproducible from ``migration-abm calibra
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import time
@@ -16,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migration_abm.config import dumps_toml, read_toml_file
-from migration_abm.errors import ConfigError, InputError
+from migration_abm.errors import ConfigError
+from migration_abm.schema import dumps_toml, read_toml_file
 from migration_abm.storage import write_text_atomic
 from migration_abm.validation import GROUP_NAMES, load_observed, observed_groups, to_groups
 
@@ -122,7 +121,7 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
               resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run both stages, write the run table, the fitted values and a report; return the fit summary."""
     from migration_abm.experiments import load_sweep, run_sweep
-    from migration_abm.model import geography_for
+    from migration_abm.geography import Geography
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +142,7 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
         run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
                   resume=resume and store.exists(), overwrite=not resume, progress=progress)
         sw = load_sweep(store)
-        geo = geography_for(exp.scenarios[0].config)
+        geo = Geography.from_config(exp.scenarios[0].config.data)
         table = score(sw.array("population"), np.asarray(exp.years), geo, obs, spec)
         table = pd.concat([sw.points[list(spec.parameters)].reset_index(drop=True), table], axis=1)
         table.insert(0, "stage", stage)
@@ -176,7 +175,7 @@ def _race(spec: CalibrationSpec, runs: pd.DataFrame, out: Path, obs: pd.DataFram
     their mean loss, so the pick is not the point that was luckiest with two replicates."""
     from migration_abm.config import load_config
     from migration_abm.experiments import Experiment, load_sweep, run_sweep
-    from migration_abm.model import geography_for
+    from migration_abm.geography import Geography
 
     top = runs.nsmallest(spec.race_points, "loss").reset_index(drop=True)
     base = load_config(spec.base, spec.fixed, override_source=f"{spec.source} [set]")
@@ -189,7 +188,7 @@ def _race(spec: CalibrationSpec, runs: pd.DataFrame, out: Path, obs: pd.DataFram
     run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
               resume=resume and store.exists(), overwrite=not resume, progress=progress)
     sw = load_sweep(store)
-    scored = score(sw.array("population"), np.asarray(exp.years), geography_for(base), obs, spec)
+    scored = score(sw.array("population"), np.asarray(exp.years), Geography.from_config(base.data), obs, spec)
     race = pd.concat([top[list(spec.parameters)], scored], axis=1)
     race.insert(0, "first_pass_loss", top["loss"])
     race.insert(0, "stage", "race")
@@ -249,30 +248,3 @@ def report(summary: dict[str, Any], runs: pd.DataFrame, spec: CalibrationSpec,
                   "near-equal fits shows how weakly the fitted targets identify them (equifinality):", "",
                   spread.round(5).to_string(), "", race.round(5).to_string(index=False)]
     return "\n".join(lines) + "\n"
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``calibrate``."""
-    p = sub.add_parser("calibrate", help="fit behavioural / external-migration parameters to observed totals")
-    p.add_argument("spec", help="calibration TOML, e.g. experiments/calibration.toml")
-    p.add_argument("--out", default="results/calibration", help="output directory (stores, tables, report)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--resume", action="store_true", help="resume interrupted stages")
-    p.add_argument("--apply", action="store_true", help="write the fitted values into the spec's apply_to config")
-    p.set_defaults(func=_cmd_calibrate)
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise InputError("--workers", "workers", args.workers, "must be >= 1")
-    spec = CalibrationSpec.from_toml(args.spec)
-    summary = calibrate(spec, args.out, workers=args.workers, resume=args.resume, progress=not args.quiet)
-    print(f"best loss {summary['loss']:.3g} after {summary['runs']} runs ({summary['seconds']:.0f} s)")
-    for k, v in summary["fitted"].items():
-        print(f"  {k} = {v}")
-    if args.apply:
-        if spec.apply_to is None:
-            raise InputError(spec.source, "apply_to", None, "--apply needs apply_to in the calibration file")
-        apply_fitted(spec.apply_to, fitted_block(summary))
-        print(f"updated {spec.apply_to}")
-    return 0

@@ -7,29 +7,19 @@ say plainly that they are assumptions (most are then calibrated, see ``docs/VALI
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migration_abm.errors import ConfigError
 from migration_abm.geography import REGIONS
+from migration_abm.schema import apply_overrides, build, dumps_toml, load
+from migration_abm.schema import param as _p
 
-
-def _p(default: Any, lo: float | None = None, hi: float | None = None, doc: str = "") -> Any:
-    """A dataclass field with a valid range [lo, hi] and a one-line description."""
-    meta = {"min": lo, "max": hi, "doc": doc}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-PROB = {"lo": 0.0, "hi": 1.0}
+#: path-valued keys, resolved relative to the TOML file that names them
+PATH_KEYS = {"data": ("regions", "boundaries")}
 
 
 @dataclass
@@ -291,166 +281,8 @@ class Config:
         """A new validated Config with dotted-key overrides (``{"run.seed": 3}`` or ``["run.seed=3"]``)."""
         raw = self.to_dict()
         prov: dict[str, str] = {}
-        _apply_overrides(raw, overrides, source, prov)
+        apply_overrides(raw, overrides, source, prov)
         return build_config(raw, self.source, prov)
-
-
-# --------------------------------------------------------------------------------------------------
-# loading, merging and validation
-# --------------------------------------------------------------------------------------------------
-
-def _merge(base: dict, over: dict, prov: dict[str, str], source: str, prefix: str = "") -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v, prov, source, key + ".")
-        else:
-            out[k] = v
-            _mark(v, key, source, prov)
-    return out
-
-
-def _mark(v: Any, key: str, source: str, prov: dict[str, str]) -> None:
-    prov[key] = source
-    if isinstance(v, dict):
-        for k2, v2 in v.items():
-            _mark(v2, f"{key}.{k2}", source, prov)
-
-
-def read_toml_file(path: Path, what: str = "config") -> dict:
-    """Parse a TOML file; a missing or malformed file is a one-line ConfigError naming it."""
-    src = str(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(src, "file", src, f"{what} file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
-
-
-def _read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = ()) -> dict:
-    path = path.resolve()
-    src = str(path)
-    if path in seen:
-        raise ConfigError(src, "extends", str(path), "circular extends")
-    raw = read_toml_file(path)
-    base: dict = {}
-    if "extends" in raw:
-        parent = raw.pop("extends")
-        if not isinstance(parent, str):
-            raise ConfigError(src, "extends", parent, "must be a path string")
-        base = _read_toml(path.parent / parent, prov, seen + (path,))
-    # paths inside [data] are relative to the file that names them
-    data = raw.get("data")
-    if isinstance(data, dict):
-        for k in ("regions", "boundaries"):
-            v = data.get(k)
-            if isinstance(v, str) and v not in ("chongqing", "none") and not Path(v).is_absolute():
-                data[k] = str((path.parent / v).resolve())
-    return _merge(base, raw, prov, src)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _apply_overrides(raw: dict, overrides: dict[str, Any] | list[str], source: str, prov: dict[str, str]) -> None:
-    if isinstance(overrides, dict):
-        items = list(overrides.items())
-    else:
-        items = []
-        for item in overrides:
-            if "=" not in item:
-                raise ConfigError(source, item, item, "expected KEY=VALUE")
-            k, v = item.split("=", 1)
-            items.append((k.strip(), _parse_value(v.strip())))
-    for key, value in items:
-        parts = key.split(".")
-        node = raw
-        for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-                prov[".".join(parts[: i + 1])] = source  # a table --set created is blamed on --set
-            if not isinstance(nxt, dict):
-                raise ConfigError(source, ".".join(parts[: i + 1]), nxt, "is not a table")
-            node = nxt
-        node[parts[-1]] = value
-        _mark(value, key, source, prov)
-
-
-def _check_number(v: Any, meta: dict, src: str, key: str) -> None:
-    if isinstance(v, float) and not math.isfinite(v):
-        raise ConfigError(src, key, v, "must be a finite number")
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and v < lo:
-        raise ConfigError(src, key, v, f"must be >= {lo}")
-    if hi is not None and v > hi:
-        raise ConfigError(src, key, v, f"must be <= {hi}")
-
-
-def _coerce(tp: Any, v: Any, meta: dict, prov: dict[str, str], default_src: str, key: str) -> Any:
-    src = prov.get(key, default_src)
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(v, dict):
-            raise ConfigError(src, key, v, "must be a table")
-        return _build(tp, v, prov, default_src, key + ".")
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if v is None else _coerce(args[0], v, meta, prov, default_src, key)
-    if origin is dict:
-        if not isinstance(v, dict):
-            raise ConfigError(src, key, v, "must be a table")
-        val_tp = typing.get_args(tp)[1]
-        return {str(k): _coerce(val_tp, x, meta, prov, default_src, f"{key}.{k}") for k, x in v.items()}
-    if origin is list:
-        if not isinstance(v, list):
-            raise ConfigError(src, key, v, "must be a list")
-        return [_coerce(typing.get_args(tp)[0], x, meta, prov, default_src, f"{key}[{i}]") for i, x in enumerate(v)]
-    if tp is Any:
-        return v
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise ConfigError(src, key, v, "must be true or false")
-        return v
-    if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(src, key, v, "must be an integer")
-        _check_number(v, meta, src, key)
-        return v
-    if tp is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(src, key, v, "must be a number")
-        _check_number(float(v), meta, src, key)
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise ConfigError(src, key, v, "must be a string")
-        return v
-    raise TypeError(f"unsupported config type {tp!r} at {key}")  # pragma: no cover - schema bug
-
-
-def _build(cls: type, data: dict, prov: dict[str, str], default_src: str, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    fmap = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    for k, v in data.items():
-        if k not in fmap:
-            key = f"{prefix}{k}"
-            raise ConfigError(prov.get(key, default_src), key, v, "unknown key")
-    kwargs = {name: _coerce(hints[name], data[name], dict(f.metadata), prov, default_src, prefix + name)
-              for name, f in fmap.items() if name in data}
-    obj = cls(**kwargs)
-    # dict fields keep defaults for keys not given (e.g. one region overridden)
-    for name, f in fmap.items():
-        if name in data and typing.get_origin(hints[name]) is dict and f.default_factory is not dataclasses.MISSING:
-            merged = {**f.default_factory(), **getattr(obj, name)} if name != "siting" else getattr(obj, name)
-            setattr(obj, name, merged)
-    return obj
 
 
 def _validate(cfg: Config, prov: dict[str, str]) -> None:
@@ -515,7 +347,7 @@ def _validate_siting(cfg: Config, src: Any) -> None:
 def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None = None) -> Config:
     """Validate a raw nested dict into a :class:`Config` (defaults fill what is missing)."""
     prov = prov or {}
-    cfg = _build(Config, raw, prov, source)
+    cfg = build(Config, raw, prov, source)
     cfg.source = source
     _validate(cfg, prov)
     return cfg
@@ -524,11 +356,7 @@ def build_config(raw: dict, source: str = "<dict>", prov: dict[str, str] | None 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | list[str] = (),
                 override_source: str = "--set") -> Config:
     """Read a scenario TOML (following ``extends``), apply overrides, validate. ``None`` = defaults."""
-    prov: dict[str, str] = {}
-    raw = _read_toml(Path(path), prov) if path is not None else {}
-    if overrides:
-        _apply_overrides(raw, overrides, override_source, prov)
-    return build_config(raw, str(Path(path).resolve()) if path is not None else "<defaults>", prov)
+    return load(Config, path, overrides, override_source, PATH_KEYS, _validate)
 
 
 def from_toml_text(text: str, source: str = "<toml>") -> Config:
@@ -536,48 +364,3 @@ def from_toml_text(text: str, source: str = "<toml>") -> Config:
     return build_config(tomllib.loads(text), source)
 
 
-def check_districts(cfg: Config, codes: list[str] | set[str], keys: dict[str, list[str]]) -> None:
-    """Reject district codes (in config lists such as siting districts) not present in the region table."""
-    known = set(codes)
-    for key, values in keys.items():
-        for v in values:
-            if v not in known:
-                raise ConfigError(cfg.source, key, v, "unknown district code")
-
-
-# --------------------------------------------------------------------------------------------------
-# TOML output (tomllib reads only)
-# --------------------------------------------------------------------------------------------------
-
-def _toml_scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_scalar(k)
-
-
-def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
-    """Serialise a nested dict: scalars first, sub-tables as [a.b] sections."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()) or (isinstance(v, dict) and not prefix and v):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_scalar(v)}")
-    out = "\n".join(lines)
-    for k, v in tables:
-        name = f"{prefix}{_toml_key(k)}"
-        body = dumps_toml(v, name + ".")
-        out += f"\n\n[{name}]\n{body}" if out or prefix else f"[{name}]\n{body}"
-    return out.strip("\n") + ("\n" if not prefix else "")

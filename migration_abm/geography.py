@@ -142,6 +142,17 @@ class Geography:
                                  "district code not in the district table")
         return cls(table, bounds, circuity, str(regions or "chongqing"))
 
+    @classmethod
+    def from_config(cls, data: object) -> Geography:
+        """The geography a config's ``[data]`` block names: ``regions`` ('chongqing' = packaged table, or
+        a CSV path), ``boundaries`` ('chongqing', 'none' or a GeoJSON path) and ``circuity``."""
+        regions = None if data.regions == "chongqing" else data.regions
+        boundaries = None if data.boundaries in ("chongqing", "none") else data.boundaries
+        geo = cls.load(regions, boundaries, data.circuity)
+        if data.boundaries == "none":
+            geo.boundaries = None
+        return geo
+
     @property
     def codes(self) -> np.ndarray:
         return self.districts["code"].to_numpy(dtype=str)

@@ -10,7 +10,7 @@ import mesa
 import numpy as np
 
 from migration_abm.config import Config
-from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography, data_path
+from migration_abm.geography import REGIONS, Geography, data_path
 from migration_abm.population import SECTORS, Households
 
 
@@ -128,16 +128,3 @@ class LabourMarket(mesa.Agent):
         fallback = self.cfg.economy.unemployed_income_share
         return np.log(self.nonfarm_wage() * (p + (1 - p) * fallback))
 
-
-def platform_covered(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` are eco-region households registered on the job platform this year."""
-    jm = cfg.policy.job_matching
-    if not jm.enabled or year < jm.start_year:
-        return np.zeros(len(rows), dtype=bool)
-    return geo.in_regions(ECO_REGIONS)[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
-
-
-def platform_uplift(geo: Geography, cfg: Config) -> np.ndarray:
-    """Job-finding uplift per district for registered households: ``match_uplift`` on jobs in the
-    expansion and new-development districts (对口招工), 0 elsewhere."""
-    return cfg.policy.job_matching.match_uplift * geo.in_regions(DESTINATION_REGIONS)

@@ -1,30 +1,14 @@
-"""Matplotlib figures for runs (headless Agg backend; files written atomically)."""
+"""Matplotlib figures of runs and validation (saved with the Agg canvas, atomically; see reporting)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from migration_abm.storage import atomic_path  # noqa: E402
-
-REGION_LABELS = {"core": "Core (Yuzhong)", "expansion": "Urban expansion", "new_development": "New development",
-                 "northeast_eco": "North-east eco", "southeast_eco": "South-east eco"}
-REGION_COLORS = {"core": "#7b3294", "expansion": "#c2a5cf", "new_development": "#e66101",
-                 "northeast_eco": "#008837", "southeast_eco": "#a6dba0"}
-
-
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Save a figure as PNG atomically and close it."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
+from migration_abm.reporting import REGION_COLORS, REGION_LABELS, save_figure
 
 
 def plot_population_by_region(pop: pd.DataFrame, path: str | Path, title: str = "") -> Path:

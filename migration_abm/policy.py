@@ -1,7 +1,10 @@
-"""Policy levers of the five-functional-regions strategy and the hukou offices that apply them.
+"""Policy levers of the five-functional-regions strategy, in one home.
 
-Each lever is a config block that can be switched off (``enabled = false``) and has a start year; the
-functions here translate a lever into what households see (openness, access) in a given year.
+Each lever is a config block under ``[policy]`` that can be switched off (``enabled = false``) and has a
+start year; the functions here translate a lever into what households and districts see in a given year
+(hukou openness and admissions, migrant rights, the job-matching platform and its subsidies, the
+land/fiscal link, ecological relocation). The labour market, the migration decision and the model call
+them; adding a lever = its config block + its function here + its call site (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import mesa
 import numpy as np
 
 from migration_abm.config import Config, RegionHukouRule
-from migration_abm.geography import REGIONS, Geography
+from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography
 from migration_abm.population import Households
 
 #: years of required residence at which expected hukou access falls to 1/e
@@ -22,6 +25,7 @@ def active(block: object, year: int) -> bool:
     return bool(getattr(block, "enabled", False)) and year >= getattr(block, "start_year", 0)
 
 
+# ---- hukou admission -----------------------------------------------------------------------------
 def hukou_openness(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     """Expected hukou access for a newcomer per district in [0, 1]: exp(−min_years / 5), 1 where the
     region is fully open in towns, 0 when the hukou reform is off (pre-2010: closed to farmers)."""
@@ -35,15 +39,6 @@ def hukou_openness(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     return np.array(per_region)[geo.region_index]
 
 
-def nonlocal_rights(cfg: Config, year: int) -> tuple[float, float]:
-    """(schooling access, social-insurance access) of residents without local hukou."""
-    base = cfg.behaviour.nonlocal_access
-    mr = cfg.policy.migrant_rights
-    if not active(mr, year):
-        return base, base
-    return max(base, mr.schooling_equal), max(base, mr.insurance_portability)
-
-
 class HukouOffice(mesa.Agent):
     """Admits eligible residents of one functional region to local urban hukou under its rule."""
 
@@ -53,7 +48,7 @@ class HukouOffice(mesa.Agent):
         self.districts = geo.in_regions((region,))
 
     def step(self) -> None:
-        """One year of admissions; conversions are added to the model's per-district counter."""
+        """One year of admissions; conversions are reported to the model (counters, land/fiscal link)."""
         model = self.model
         cfg: Config = model.cfg
         pol = cfg.policy.hukou
@@ -80,3 +75,53 @@ class HukouOffice(mesa.Agent):
         hh.hukou_district[rows] = hh.district[rows]
         hh.hukou_ag[rows] = False
         model.record_conversions(rows, persons)
+
+
+# ---- migrant rights ------------------------------------------------------------------------------
+def nonlocal_rights(cfg: Config, year: int) -> tuple[float, float]:
+    """(schooling access, social-insurance access) of residents without local hukou."""
+    base = cfg.behaviour.nonlocal_access
+    mr = cfg.policy.migrant_rights
+    if not active(mr, year):
+        return base, base
+    return max(base, mr.schooling_equal), max(base, mr.insurance_portability)
+
+
+# ---- job-matching platform (对口招工) --------------------------------------------------------------
+def platform_covered(geo: Geography, cfg: Config, year: int, hh: Households, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` are eco-region households registered on the job platform this year."""
+    jm = cfg.policy.job_matching
+    if not jm.enabled or year < jm.start_year:
+        return np.zeros(len(rows), dtype=bool)
+    return geo.in_regions(ECO_REGIONS)[hh.district[rows]] & (hh.platform_u[rows] < jm.coverage)
+
+
+def platform_uplift(geo: Geography, cfg: Config) -> np.ndarray:
+    """Job-finding uplift per district for registered households: ``match_uplift`` on jobs in the
+    expansion and new-development districts, 0 elsewhere."""
+    return cfg.policy.job_matching.match_uplift * geo.in_regions(DESTINATION_REGIONS)
+
+
+def recruitment_subsidy(cfg: Config, year: int) -> float:
+    """Targeted recruitment subsidy (yuan) towards the destination regions for registered movers."""
+    jm = cfg.policy.job_matching
+    return jm.subsidy_yuan if active(jm, year) else 0.0
+
+
+# ---- land / fiscal link (人地挂钩, 财政转移) ------------------------------------------------------
+def land_fiscal_quotas(cfg: Config, year: int, settled: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(housing, service capacity) added per district for ``settled`` newly converted persons, or None
+    when the link is off."""
+    lf = cfg.policy.land_fiscal_link
+    if not active(lf, year):
+        return None
+    return lf.housing_per_settled * settled, lf.service_per_settled * settled
+
+
+# ---- ecological relocation (生态搬迁) -------------------------------------------------------------
+def relocation_rate(geo: Geography, cfg: Config, year: int) -> np.ndarray | float:
+    """Extra yearly probability that a rural household of an eco-region district moves to its towns."""
+    reloc = cfg.policy.ecological_relocation
+    if active(reloc, year) and year <= reloc.end_year:
+        return reloc.rate * geo.in_regions(ECO_REGIONS)
+    return 0.0

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.geography import REGIONS
+from migration_abm.population import AGE_MAX
 from migration_abm.storage import read_run_file, write_run_file
 
-AGE_MAX = 100
 #: Age bands used for the district × hukou status × age band table.
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("0-5", 0, 5), ("6-11", 6, 11), ("12-14", 12, 14), ("15-17", 15, 17), ("18-34", 18, 34),

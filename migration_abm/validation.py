@@ -12,7 +12,6 @@ model of internal flows between districts, each fitted to the same 2013 regional
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,18 +56,11 @@ def observed_groups(obs: pd.DataFrame, year: int) -> np.ndarray:
 def city_totals(obs: pd.DataFrame, base_year: int, base_total: float, years: range) -> dict[int, float]:
     """Observed city totals for ``years``, geometric interpolation between observations (and from the
     base-year census); the last observation is carried forward."""
+    from migration_abm.migration import geometric_path
+
     pts = {base_year: base_total}
     pts.update({int(y): float(v) for y, v in obs[obs.kind == "city_total"][["year", "value"]].values})
-    ys = sorted(pts)
-    out = {}
-    for y in years:
-        if y in pts:
-            out[y] = pts[y]
-            continue
-        lo = max([k for k in ys if k < y], default=ys[0])
-        hi = min([k for k in ys if k > y], default=None)
-        out[y] = pts[lo] if hi is None else pts[lo] * (pts[hi] / pts[lo]) ** ((y - lo) / (hi - lo))
-    return out
+    return geometric_path(pts, years, carry_forward=True)
 
 
 def error_table(pred: np.ndarray, obs: np.ndarray) -> pd.DataFrame:
@@ -238,13 +230,12 @@ def run_replicates(config: object, replicates: int, until: int) -> list:
 
 def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.DataFrame:
     """Run the hindcast, compare model and baselines on fitted and predicted targets, write the report."""
-    from migration_abm.model import geography_for
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    geo = geography_for(config)
+    geo = Geography.from_config(config.data)
     obs = load_observed()
     until = 2023  # last observed year
     runs = run_replicates(config, replicates, until)
@@ -377,34 +368,3 @@ def render_markdown(table: pd.DataFrame, extras: pd.DataFrame, flags: pd.DataFra
         f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of opposite sign to "
         "the 2000→2010 census trend with no policy reason).\n\n" + fmt(flags[flags.sign_reversed]),
     ]) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------------
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register ``validate`` and ``calibrate``."""
-    p = sub.add_parser("validate", help="compare the hindcast and baselines with observed populations")
-    p.add_argument("--config", default="configs/hindcast_2010.toml", help="hindcast scenario TOML")
-    p.add_argument("--replicates", type=int, default=5, help="stochastic replicates (default 5)")
-    p.add_argument("--out", default="results/validation", help="output directory")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.set_defaults(func=_cmd_validate)
-    from migration_abm.calibration import add_parser as add_calibrate
-
-    add_calibrate(sub)
-
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from migration_abm.config import load_config
-    from migration_abm.errors import InputError
-
-    if args.replicates < 1:
-        raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
-    cfg = load_config(args.config, args.overrides)
-    table = validate(cfg, args.out, args.replicates)
-    pred = table[(table.role == "predicted") & (table.area == "ARD (mean |rel|)")]
-    print(pred[["model", "rel_error"]].rename(columns={"rel_error": "ARD 2022"}).to_string(index=False))
-    print(f"wrote {Path(args.out) / 'validation.md'}")
-    return 0

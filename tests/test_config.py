@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from migration_abm.config import Config, check_districts, from_toml_text, load_config
+from migration_abm.config import Config, from_toml_text, load_config
 from migration_abm.errors import ConfigError, InputError
-from migration_abm.geography import REGIONS, load_districts
+from migration_abm.geography import REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
@@ -135,16 +135,6 @@ def test_siting_table_is_validated_with_district_codes(write_file):
         load_config(None, ["siting.walk_speed_kmh=0.1"])
     ok = load_config(None, ["siting.district_circuity.500103=1.5"])
     assert ok.siting["district_circuity"]["500103"] == 1.5
-
-
-def test_check_districts_rejects_unknown_code(write_file):
-    cfg = load_config(write_file("s.toml", "[run]\nseed = 1\n"))
-    codes = list(load_districts()["code"])
-    check_districts(cfg, codes, {"siting.districts": ["500103", "500101"]})  # known codes pass
-    with pytest.raises(ConfigError) as exc:
-        check_districts(cfg, codes, {"siting.districts": ["500103", "500199"]})
-    assert exc.value.field == "siting.districts" and exc.value.value == "500199"
-    _assert_names(exc.value, cfg.source, "siting.districts", "500199")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,25 +11,20 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from migration_abm.errors import InputError
+from migration_abm.experiments.analysis import Sweep, load_sweep
+from migration_abm.experiments.executors import ExecutorSpec
+from migration_abm.experiments.runner import SweepSummary, run_sweep
+from migration_abm.experiments.spec import DEFAULT_OUTPUTS, Experiment
+from migration_abm.experiments.worker import DONE
+from migration_abm.geography import ECO_REGIONS, REGIONS
+from migration_abm.reporting import REGION_LABELS, markdown_table, save_figure
+from migration_abm.storage import write_text_atomic
 
-from migration_abm.errors import InputError  # noqa: E402
-from migration_abm.experiments.analysis import Sweep, load_sweep  # noqa: E402
-from migration_abm.experiments.executors import ExecutorSpec  # noqa: E402
-from migration_abm.experiments.runner import SweepSummary, run_sweep  # noqa: E402
-from migration_abm.experiments.spec import Experiment  # noqa: E402
-from migration_abm.experiments.worker import DONE  # noqa: E402
-from migration_abm.geography import ECO_REGIONS, REGIONS  # noqa: E402
-from migration_abm.storage import atomic_path, write_text_atomic  # noqa: E402
-
-OUTPUTS = ["population", "in_migrants", "out_migrants", "hukou_conversions", "external_in", "external_out"]
-LABELS = {"core": "Core", "expansion": "Urban expansion", "new_development": "New development",
-          "northeast_eco": "North-east eco", "southeast_eco": "South-east eco"}
 Q_LO, Q_HI = 0.05, 0.95
 DEFAULT_SEED = 20240601
 
@@ -76,7 +71,7 @@ def comparison_experiment(configs: list[str | Path], replicates: int, overrides:
             name, i = f"{p.stem}_{i}", i + 1
         scen[name] = str(p.resolve())
     raw: dict[str, object] = {"name": "compare", "scenarios": scen, "design": "none", "replicates": replicates,
-                              "seed": seed, "common_random_numbers": True, "outputs": OUTPUTS,
+                              "seed": seed, "common_random_numbers": True, "outputs": list(DEFAULT_OUTPUTS),
                               "set": dict(overrides or {})}
     if run_function:
         raw["run_function"] = run_function
@@ -106,10 +101,7 @@ def _band(ax: plt.Axes, years: np.ndarray, x: np.ndarray, label: str, color: str
 
 
 def _save(fig: plt.Figure, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path, dpi=110).name
 
 
 def _fmt(x: np.ndarray, scale: float = 1e6, digits: int = 3) -> str:
@@ -132,7 +124,7 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
         for c, name in enumerate(names):
             x = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
             _band(ax, y, x, name, colors[c % 10], 1e6)
-        ax.set_title(LABELS.get(reg, "Whole municipality"))
+        ax.set_title(REGION_LABELS.get(reg, "Whole municipality"))
         if k % 3 == 0:
             ax.set_ylabel("residents (millions)")
         ax.grid(alpha=0.3)
@@ -149,7 +141,7 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
                 b = cmp.pop[0].sum(-1) if reg == "city" else cmp.pop[0, :, :, k]
                 _band(ax, y, a - b, f"{names[c]} − {names[0]}", colors[c % 10], 1e3)
             ax.axhline(0, color="k", lw=0.8)
-            ax.set_title(LABELS.get(reg, "Whole municipality"))
+            ax.set_title(REGION_LABELS.get(reg, "Whole municipality"))
             if k % 3 == 0:
                 ax.set_ylabel("difference (thousand residents)")
             ax.grid(alpha=0.3)
@@ -186,7 +178,7 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     for c, name in enumerate(names):
         row = {"config": name}
         for k, reg in enumerate(REGIONS):
-            row[f"{LABELS[reg]} (M)"] = _fmt(cmp.pop[c, :, -1, k])
+            row[f"{REGION_LABELS[reg]} (M)"] = _fmt(cmp.pop[c, :, -1, k])
         row["City (M)"] = _fmt(cmp.pop[c, :, -1].sum(-1))
         row[f"Hukou conversions {int(y[1])}–{end} (M)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1))
         row[f"Net eco outflow {int(y[1])}–{end} (M)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1))
@@ -196,7 +188,7 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     for c in range(1, len(names)):
         row = {"config": f"{names[c]} − {names[0]}"}
         for k, reg in enumerate(REGIONS):
-            row[f"{LABELS[reg]} (k)"] = _fmt(cmp.pop[c, :, -1, k] - cmp.pop[0, :, -1, k], 1e3, 1)
+            row[f"{REGION_LABELS[reg]} (k)"] = _fmt(cmp.pop[c, :, -1, k] - cmp.pop[0, :, -1, k], 1e3, 1)
         row["City (k)"] = _fmt(cmp.pop[c, :, -1].sum(-1) - cmp.pop[0, :, -1].sum(-1), 1e3, 1)
         row["Hukou conversions (k)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1) - cmp.hukou[0, :, 1:].sum(-1), 1e3, 1)
         row["Net eco outflow (k)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1) - cmp.eco_net_out[0, :, 1:].sum(-1), 1e3, 1)
@@ -232,22 +224,14 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
               "## Hukou conversions", "", f"![hukou conversions]({figs['hukou']})", "",
               f"## Key figures, {end}", "",
               f"Median [5 %, 95 %] across {n} replicates; population at the end of {end} (millions), "
-              f"flows summed over {int(y[1])}–{end}.", "", _md(table), ""]
+              f"flows summed over {int(y[1])}–{end}.", "", markdown_table(table), ""]
     if diff_rows:
         dt = pd.DataFrame(diff_rows).set_index("config")
         lines += [f"Paired differences vs {names[0]} (thousands; median [5 %, 95 %] of per-replicate "
-                  "differences):", "", _md(dt), ""]
+                  "differences):", "", markdown_table(dt), ""]
     report = out / "report.md"
     write_text_atomic(report, "\n".join(lines))
     return report
-
-
-def _md(df: pd.DataFrame) -> str:
-    cols = [df.index.name or "", *df.columns]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        out.append("| " + " | ".join([str(idx), *map(str, row.tolist())]) + " |")
-    return "\n".join(out)
 
 
 def compare(configs: list[str | Path], out: str | Path, replicates: int = 10,

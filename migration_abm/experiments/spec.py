@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ from scipy.stats import qmc
 from migration_abm.config import Config, load_config
 from migration_abm.errors import ConfigError, InputError
 from migration_abm.experiments.sensitivity import saltelli_unit
+from migration_abm.results import DISTRICT_SERIES
+from migration_abm.schema import build, param, read_toml_file
 
 DESIGNS = ("grid", "lhs", "sobol", "none")
 DEFAULT_OUTPUTS = ("population", "in_migrants", "out_migrants", "hukou_conversions", "external_in", "external_out")
@@ -32,9 +33,28 @@ DEFAULT_RUN_FUNCTION = "migration_abm.model:simulate"
 DESIGN_SPAWN_KEY = (0x5EED_DE51_6000,)
 #: Parameters that would change the shape of the store or bypass the experiment's seeding.
 FORBIDDEN_KEYS = ("run.start_year", "run.end_year", "run.seed", "data.regions")
-TOP_KEYS = ("name", "description", "base", "scenarios", "design", "samples", "replicates", "seed",
-            "common_random_numbers", "outputs", "run_function", "set", "parameters")
 PARAM_KEYS = ("keys", "values", "min", "max", "levels", "integer")
+
+
+@dataclass
+class ExperimentFile:
+    """The top level of an experiment TOML, validated by the schema engine (:mod:`migration_abm.schema`)."""
+
+    name: str = param("", doc="experiment name (default: the file's stem)")
+    description: str = param("", doc="free text")
+    base: Any = param(None, doc="scenario config TOML (relative to this file), a Config or a config table")
+    scenarios: dict[str, Any] = param({}, doc="name = config TOML (or a table of config values)")
+    design: str = param("", doc="grid, lhs, sobol or none (default: grid with parameters, else none)",
+                        choices=DESIGNS)
+    samples: int = param(0, 0, None, "base samples of an lhs/sobol design")
+    replicates: int = param(1, 1, None, "seeded replicates per design point")
+    seed: int | None = param(None, 0, None, "root entropy of every run's seed (default: drawn and recorded)")
+    common_random_numbers: bool = param(True, doc="every design point runs the same replicate seeds")
+    outputs: list[str] = param(list(DEFAULT_OUTPUTS), doc="district series stored per run",
+                               choices=DISTRICT_SERIES)
+    run_function: str = param(DEFAULT_RUN_FUNCTION, doc="'package.module:function' (config, seed) -> Results")
+    set: dict[str, Any] = param({}, doc="config overrides (dotted keys) applied to every scenario")
+    parameters: dict[str, Any] = param({}, doc="swept parameters: values = [...] or min/max(/levels)")
 
 
 @dataclass(frozen=True)
@@ -117,8 +137,6 @@ class Experiment:
 
     def __post_init__(self) -> None:
         """Cheap structural checks for experiments built directly as a dataclass (from_dict checks more)."""
-        from migration_abm.results import DISTRICT_SERIES
-
         src = self.source
         if not self.scenarios:
             raise ConfigError(src, "scenarios", (), "need at least one scenario")
@@ -140,60 +158,30 @@ class Experiment:
     def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
         """Read an experiment TOML; ``overrides`` update top-level keys (e.g. ``{"replicates": 2}``)."""
         path = Path(path)
-        src = str(path.resolve())
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(src, "file", str(path), "experiment file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(src, "file", str(path), f"invalid TOML ({exc})") from None
+        raw = read_toml_file(path, "experiment")
         raw.update(overrides or {})
-        return cls.from_dict(raw, base_dir=path.resolve().parent, source=src)
+        return cls.from_dict(raw, base_dir=path.resolve().parent, source=str(path.resolve()))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base_dir: str | Path = ".", source: str = "<dict>") -> Experiment:
         """Build from a dict shaped like the TOML file. ``base`` / scenario values may be paths (relative
         to ``base_dir``), :class:`Config` objects or raw config dicts."""
-        raw = dict(raw)
-        for k in raw:
-            if k not in TOP_KEYS:
-                raise ConfigError(source, k, raw[k], f"unknown experiment key; use one of {', '.join(TOP_KEYS)}")
-        name = raw.get("name", Path(source).stem if source != "<dict>" else "experiment")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(source, "name", name, "must be a non-empty string")
-        fixed = raw.get("set", {})
-        if not isinstance(fixed, dict):
-            raise ConfigError(source, "set", fixed, "must be a table of dotted keys")
-        fixed = _flatten(fixed)
-        for k in fixed:
-            if k == "run.seed":
-                raise ConfigError(source, f"set.{k}", fixed[k], "not allowed (seeds come from the experiment)")
+        f = build(ExperimentFile, dict(raw), {}, source)
+        name = f.name or (Path(source).stem if source != "<dict>" else "experiment")
+        fixed = _flatten(f.set)
+        if "run.seed" in fixed:
+            raise ConfigError(source, "set.run.seed", fixed["run.seed"], "not allowed (seeds come from the experiment)")
         scenarios = _scenarios(raw, Path(base_dir), source, fixed)
-        design = raw.get("design", "none" if not raw.get("parameters") else "grid")
-        if design not in DESIGNS:
-            raise ConfigError(source, "design", design, f"unknown design; use one of {', '.join(DESIGNS)}")
-        samples = _int(raw.get("samples", 0), source, "samples", 0)
-        replicates = _int(raw.get("replicates", 1), source, "replicates", 1)
-        seed = raw.get("seed")
-        if seed is not None:
-            seed = _int(seed, source, "seed", 0)
-        crn = raw.get("common_random_numbers", True)
-        if not isinstance(crn, bool):
-            raise ConfigError(source, "common_random_numbers", crn, "must be true or false")
-        outputs = raw.get("outputs", list(DEFAULT_OUTPUTS))
-        from migration_abm.results import DISTRICT_SERIES
-
-        if not isinstance(outputs, list) or not outputs:
+        design = f.design or ("grid" if f.parameters else "none")
+        samples, replicates, seed, crn, outputs, run_function = (f.samples, f.replicates, f.seed,
+                                                                  f.common_random_numbers, f.outputs, f.run_function)
+        if not outputs:
             raise ConfigError(source, "outputs", outputs, "must be a non-empty list of series names")
-        for o in outputs:
-            if o not in DISTRICT_SERIES:
-                raise ConfigError(source, "outputs", o, f"unknown series; use any of {', '.join(DISTRICT_SERIES)}")
         if len(set(outputs)) != len(outputs):
             raise ConfigError(source, "outputs", outputs, "duplicate series")
-        run_function = raw.get("run_function", DEFAULT_RUN_FUNCTION)
-        if not isinstance(run_function, str) or ":" not in run_function:
+        if ":" not in run_function:
             raise ConfigError(source, "run_function", run_function, "must be 'package.module:function'")
-        params = _parameters(raw.get("parameters", {}), source, design, scenarios)
+        params = _parameters(f.parameters, source, design, scenarios)
         if design == "none" and params:
             raise ConfigError(source, "design", design, "parameters given but design is 'none'")
         if design in ("lhs", "sobol") and samples < 1:
@@ -202,7 +190,7 @@ class Experiment:
             raise ConfigError(source, "parameters", {}, f"design '{design}' needs at least one parameter")
         exp = cls(name=name, scenarios=scenarios, parameters=params, design=design, samples=samples,
                   replicates=replicates, seed=seed, common_random_numbers=crn, outputs=tuple(outputs),
-                  run_function=run_function, description=str(raw.get("description", "")), fixed=fixed,
+                  run_function=run_function, description=f.description, fixed=fixed,
                   source=source)
         return exp
 

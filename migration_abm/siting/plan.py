@@ -194,9 +194,8 @@ def run_geography(results: Any) -> Geography:
     if not text:
         return Geography.load()
     from migration_abm.config import from_toml_text
-    from migration_abm.model import geography_for
 
-    return geography_for(from_toml_text(text, "results config"))
+    return Geography.from_config(from_toml_text(text, "results config").data)
 
 
 def district_shapes(geo: Geography, codes: list[str]) -> tuple[dict[str, dm.DistrictShape], list[str]]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from migration_abm.cli import main as exp_main
 from migration_abm.experiments import load_experiment, run_sweep
-from migration_abm.experiments.cli import main as exp_main
 from migration_abm.experiments.toy import toy_simulate
 
 REPO = Path(__file__).resolve().parents[2]

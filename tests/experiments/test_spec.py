@@ -71,7 +71,7 @@ def test_seed_contract_crn_and_independent() -> None:
 @pytest.mark.parametrize("text, field", [
     ('bogus = 1', "bogus"),
     ('design = "factorial"\n[parameters."behaviour.beta_cost"]\nvalues = [1.0]', "design"),
-    ('outputs = ["population", "nonsense"]', "outputs"),
+    ('outputs = ["population", "nonsense"]', "outputs[1]"),
     ('[parameters."behaviour.no_such_thing"]\nvalues = [1.0]', "parameters.behaviour.no_such_thing.keys"),
     ('[parameters."behaviour.beta_cost"]\nvalues = [-5.0]', "parameters.behaviour.beta_cost"),
     ('design = "lhs"\nsamples = 4\n[parameters."behaviour.beta_cost"]\nmin = 2.0\nmax = 1.0', "parameters.behaviour.beta_cost.max"),

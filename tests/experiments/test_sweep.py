@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
+from migration_abm.cli import main as exp_main
 from migration_abm.errors import InputError
 from migration_abm.experiments import ExecutorSpec, load_experiment, load_sweep, run_sweep, store_digest
-from migration_abm.experiments.cli import main as exp_main
 from migration_abm.experiments.worker import DONE, FAILED
 
 PY = sys.executable
@@ -131,7 +131,7 @@ def test_resume_after_sigkill_gives_identical_store(toy_toml: Path, tmp_path: Pa
     ref = tmp_path / "ref.h5"
     run_sweep(load_experiment(toy_toml), ref, "serial", progress=False)
     out = tmp_path / "killed.h5"
-    cmd = [PY, "-m", "migration_abm.experiments.cli", "sweep", str(toy_toml), "--workers", "2", "--batch-size", "1",
+    cmd = [PY, "-m", "migration_abm", "sweep", str(toy_toml), "--workers", "2", "--batch-size", "1",
            "--out", str(out), "--no-progress"] + (["--swmr"] if swmr else [])
     proc = subprocess.Popen(cmd, env={**os.environ, "MIGRATION_ABM_TOY_DELAY": "0.4"}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,4 +1,4 @@
-"""``migration-abm sweep`` and ``migration-abm compare`` subcommands (also ``python -m migration_abm.experiments.cli``)."""
+"""``migration-abm sweep`` and ``migration-abm compare``: experiments into one resumable HDF5 store."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def executor_from_args(args: argparse.Namespace) -> ExecutorSpec:
     return ExecutorSpec("process", workers=args.workers)
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``sweep`` and ``compare`` on the main CLI's subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("sweep", help="run an experiment (parameter sweep) into one HDF5 store",
@@ -128,14 +128,3 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(summary.line())
     print(f"report: {report}")
     return 0 if summary.failed == 0 else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m migration_abm.experiments.cli ...``: the main ``migration-abm`` CLI (same exit codes)."""
-    from migration_abm.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,6 @@
 """``migration-abm site``: plan schools/hospitals for a model run or from a planner's files.
 
-Thin: ``add_parser`` registers the flags, ``run`` checks them and calls ``plan_for_results`` /
-``plan_from_csv`` and ``write_plan``. No import of the main CLI.
+``add_parser`` registers the flags, ``run`` checks them and calls ``plan_for_results`` / ``plan_from_csv``.
 """
 
 from __future__ import annotations
