@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 #: Share of the time left after the LP that the improvement stage (kernel MILP + local search) may use
 #: while the gap is open; the warm-started MILP gets the rest.
-IMPROVE_SHARE = 0.7
+IMPROVE_SHARE = 0.85
+#: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
+KERNEL_SHARE = 0.15
 
 
 def lazy_greedy_mclp(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered: np.ndarray | None = None,
@@ -63,51 +65,73 @@ def coverage_value(a_csr: sp.csr_matrix, w: np.ndarray, open_cols: np.ndarray) -
 def swap_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, chosen: list[int],
               fixed: np.ndarray, allowed: np.ndarray | None = None, time_limit: float = 10.0,
               max_iter: int = 10000) -> list[int]:
-    """Best-improvement 1-swap local search (Teitz–Bart style) for MCLP, vectorised with sparse products.
+    """Best-improvement 1-swap local search (Teitz–Bart style) for MCLP.
 
-    For every (closed k, open j) pair the change in covered weight is
-    gain_k − loss_j + (weight covered only by j that k also covers), computed in one sparse product.
+    For every (closed k, open j) pair the change in covered weight is gain_k − loss_j + (weight covered
+    only by j that k also covers). Each iteration scores all pairs with ``bincount`` over the coverage
+    arcs, using per-row cover counts and the sum of covering open sites (= the owner where count is 1).
     """
     n, m = a_csr.shape
     t0 = time.perf_counter()
-    chosen = list(chosen)
+    chosen = [int(j) for j in chosen]
     if not chosen:
         return chosen
-    x = np.zeros(m)
-    x[chosen] = 1.0
-    x[fixed] = 1.0
-    cnt = np.asarray(a_csr @ x).ravel()
-    at = a_csc.T.tocsr()
+    p = len(chosen)
+    fixed = np.asarray(fixed, dtype=np.int64)
+    row_of = np.repeat(np.arange(n), np.diff(a_csr.indptr))
+    col_of = a_csr.indices
+    ind, ptr = a_csc.indices, a_csc.indptr
+    cnt = np.zeros(n, dtype=np.int64)
+    owner = np.zeros(n, dtype=np.int64)
+    for j in chosen + fixed.tolist():
+        rows = ind[ptr[j]:ptr[j + 1]]
+        cnt[rows] += 1
+        owner[rows] += j
+    pos = np.full(m, -1, dtype=np.int64)
+    pos[chosen] = np.arange(p)
     closed_ok = np.ones(m, dtype=bool) if allowed is None else allowed.copy()
+    closed_ok[fixed] = False
     tol = 1e-9 * max(float(w.sum()), 1.0)
     for _ in range(max_iter):
         if time.perf_counter() - t0 > time_limit:
             break
-        closed_ok_now = closed_ok.copy()
-        closed_ok_now[chosen] = False
-        closed_ok_now[fixed] = False
-        gain = np.asarray(at @ (w * (cnt == 0))).ravel()
-        only = w * (cnt == 1)
-        sub = a_csc[:, chosen]
-        loss = np.asarray(sub.T @ only).ravel()
-        both = (at @ sp.diags(only) @ sub).toarray()  # m × p: weight k recovers of j's sole cover
+        c_arc = cnt[row_of]
+        zero = c_arc == 0
+        gain = np.bincount(col_of[zero], weights=w[row_of[zero]], minlength=m)
+        one = np.flatnonzero(c_arc == 1)
+        own_pos = pos[owner[row_of[one]]]
+        ok = own_pos >= 0  # rows whose sole cover is a swappable open site
+        one, own_pos = one[ok], own_pos[ok]
+        wt = w[row_of[one]]
+        both = np.bincount(col_of[one] * p + own_pos, weights=wt, minlength=m * p).reshape(m, p)
+        sole = np.flatnonzero(cnt == 1)
+        sole_pos = pos[owner[sole]]
+        loss = np.bincount(sole_pos[sole_pos >= 0], weights=w[sole][sole_pos >= 0], minlength=p)
         delta = gain[:, None] - loss[None, :] + both
-        delta[~closed_ok_now, :] = -np.inf
+        bad = ~closed_ok
+        bad[chosen] = True
+        delta[bad, :] = -np.inf
         k, jpos = np.unravel_index(int(np.argmax(delta)), delta.shape)
         if delta[k, jpos] <= tol:
             break
         j = chosen[jpos]
-        cnt -= np.asarray(a_csc[:, j].todense()).ravel()
-        cnt += np.asarray(a_csc[:, k].todense()).ravel()
+        rows_j, rows_k = ind[ptr[j]:ptr[j + 1]], ind[ptr[k]:ptr[k + 1]]
+        cnt[rows_j] -= 1
+        owner[rows_j] -= j
+        cnt[rows_k] += 1
+        owner[rows_k] += k
+        pos[j], pos[k] = -1, jpos
         chosen[jpos] = int(k)
     return chosen
 
 
 def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray,
-                 target: float, time_limit: float, seed: int = 0, max_rounds: int = 2000) -> list[int]:
+                 target: float, time_limit: float, seed: int = 0, max_rounds: int = 5000, stall: int = 300,
+                 accept: float = 5e-4) -> list[int]:
     """Iterated local search: drop a few open sites, add sites drawn in proportion to ``guide`` (e.g. the
-    LP solution), re-run the swap search; keep improvements. Stops at ``target`` value or the time limit.
-    Seeded, so results are reproducible."""
+    LP solution), re-run the swap search. Moves up to ``accept`` (relative, shrinking to 0 over the time
+    limit) worse are accepted as the current point; the best is returned. Stops at ``target`` value, the
+    time limit or after ``stall`` rounds without improvement. Seeded, so results are reproducible."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     best = list(sel)
@@ -116,12 +140,14 @@ def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel:
     p = len(best)
     if p == 0:
         return best
+    cur, cur_v, last = list(best), best_v, 0
     for r in range(max_rounds):
-        if best_v >= target or time.perf_counter() - t0 > time_limit:
+        elapsed = time.perf_counter() - t0
+        if best_v >= target or elapsed > time_limit or r - last > stall:
             break
         k = min(p, 1 + r % 4)
         out = set(rng.choice(p, size=k, replace=False).tolist())
-        keep = [j for i, j in enumerate(best) if i not in out]
+        keep = [j for i, j in enumerate(cur) if i not in out]
         pr = prob.copy()
         pr[keep] = 0.0
         pr /= pr.sum()
@@ -129,8 +155,11 @@ def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel:
         cand = swap_mclp(a_csr, a_csc, w, keep + add, np.zeros(0, dtype=np.int64),
                          time_limit=max(0.0, time_limit - (time.perf_counter() - t0)))
         v = coverage_value(a_csr, w, np.asarray(cand, dtype=np.int64))
+        # accept slightly worse solutions early (threshold shrinking to zero): a walk between local optima
+        if v > cur_v - accept * cur_v * max(0.0, 1.0 - elapsed / max(time_limit, 1e-9)):
+            cur, cur_v = list(cand), v
         if v > best_v + 1e-9:
-            best, best_v = list(cand), v
+            best, best_v, last = list(cand), v, r
     return best
 
 
@@ -143,7 +172,7 @@ def kernel_milp_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, cols: np.ndarr
     """
     cols = np.asarray(cols, dtype=np.int64)
     am = a_csr[:, cols]
-    live = np.diff(am.indptr) > 0
+    live = (np.diff(am.indptr) > 0) & (w > 0)
     am, wm = am[live], w[live]
     nr, mf = am.shape
     if mf == 0 or nr == 0 or time_limit <= 0.01:
@@ -365,8 +394,8 @@ class _Search:
         self.mark("lp_round")
 
     def improve(self, budget: float) -> None:
-        """Kernel MILP (LP support + incumbent + Lagrangian solution, grown by LP value) in at most half of
-        ``budget``, then an LP-guided iterated local search in the rest."""
+        """Kernel MILP (LP support + incumbent + Lagrangian solution, grown by LP value) in at most
+        ``KERNEL_SHARE`` of ``budget``, then an LP-guided iterated local search in the rest."""
         end = time.perf_counter() + max(0.0, min(budget, self.left()))
         guide = self.lp_x if self.lp_x is not None else np.asarray(
             self.ar.T @ (self.lam if self.lam is not None else self.wr)).ravel()
@@ -376,7 +405,7 @@ class _Search:
             kernel[np.asarray(self.lsol, dtype=np.int64)] = True
         rest = np.flatnonzero(~kernel)
         rest = rest[np.argsort(-guide[rest], kind="stable")]
-        k_end = time.perf_counter() + 0.5 * (end - time.perf_counter())
+        k_end = time.perf_counter() + KERNEL_SHARE * (end - time.perf_counter())
         rounds = 0
         while time.perf_counter() < k_end - 0.02:
             ksel, _, kopt = kernel_milp_mclp(self.ar, self.wr, self.p, np.flatnonzero(kernel), self.sel,
