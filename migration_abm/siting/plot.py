@@ -51,6 +51,15 @@ def _draw(ax: object, plan: SitingPlan, d: object, size: np.ndarray, served: np.
             ax.add_patch(Ellipse((lon, lat), 2 * r / kx, 2 * r / ky, fill=False, ec="#b35806", lw=0.8, zorder=3))
 
 
+def map_title(plan: SitingPlan) -> str:
+    """Coverage before → after and the new sites; a second line names what was assumed."""
+    yr = f" {plan.year}" if plan.year is not None else ""
+    lab = plan.assumption_label()
+    return (f"{plan.facility}{yr}: {100 * plan.coverage_before['weighted']:.1f} % → "
+            f"{100 * plan.coverage_after['weighted']:.1f} % of demand served, {len(plan.new_sites)} new site(s)"
+            + (f"\n({lab.upper()}; see summary.csv notes)" if lab else ""))
+
+
 def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000) -> Path:
     """Write the PNG map (atomically). The title says "assumed" when provision or demand was synthetic."""
     import matplotlib
@@ -94,11 +103,7 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
         ins.set_yticks([])
         ins.set_title(f"busiest new site, {r:.2f} km service circles", fontsize=7)
         ax.indicate_inset_zoom(ins, edgecolor="0.3")
-    yr = f" {plan.year}" if plan.year is not None else ""
-    lab = plan.assumption_label()
-    ax.set_title(f"{plan.facility}{yr}: {100 * plan.coverage_before['weighted']:.1f} % → "
-                 f"{100 * plan.coverage_after['weighted']:.1f} % of demand served, {len(new)} new site(s)"
-                 + (f"\n({lab.upper()}; see summary.csv notes)" if lab else ""), fontsize=10)
+    ax.set_title(map_title(plan), fontsize=10)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.legend(loc="lower right", fontsize=8, markerscale=1.0, framealpha=0.9)
