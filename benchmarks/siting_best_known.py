@@ -16,15 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from siting_instances import DENSE_RADIUS_KM, arcs_per_point, dense_instance
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from siting_instances import DENSE_RADIUS_KM, arcs_per_point, dense_instance  # noqa: E402
-
-from migration_abm.siting._highs import solve_milp  # noqa: E402
-from migration_abm.siting.coverage import coverage_matrix  # noqa: E402
-from migration_abm.siting.mclp import MCLP  # noqa: E402
-from migration_abm.siting.reduce import merge_identical_rows  # noqa: E402
+from migration_abm.siting._highs import solve_milp
+from migration_abm.siting.coverage import coverage_matrix
+from migration_abm.siting.mclp import MCLP
+from migration_abm.siting.reduce import merge_identical_rows
 
 
 def best_known(n: int, m: int, p: int, seed: int, limit: float) -> dict:

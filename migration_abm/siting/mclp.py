@@ -23,8 +23,12 @@ from migration_abm.siting.reduce import dominated_columns, merge_identical_rows
 log = logging.getLogger(__name__)
 
 #: Share of the time left after the LP that the improvement stage (kernel MILP + local search) may use
-#: while the gap is open; the warm-started MILP gets the rest.
-IMPROVE_SHARE = 0.85
+#: while the gap is open; the warm-started MILP gets the rest (and what the local search leaves when it
+#: stalls or reaches the target).
+IMPROVE_SHARE = 1.0
+#: The MILP starts only with at least this many seconds (or this share of the limit) left: HiGHS cannot be
+#: stopped during presolve, and a MILP that cannot progress only overruns the limit.
+MILP_MIN_SECONDS, MILP_MIN_SHARE = 1.0, 0.1
 #: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
 KERNEL_SHARE = 0.15
 
@@ -482,7 +486,8 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
 
     Time allocation: the LP may use all but a small reserve of what is left after the construction
     (its dual bound counts even if it stops early); the improvement stage then gets at least
-    ``heuristic_time`` seconds, or ``IMPROVE_SHARE`` of what remains if more; the MILP gets the rest. Returns the
+    ``heuristic_time`` seconds, or ``IMPROVE_SHARE`` of what remains if more, and stops early at the
+    target or when the local search stalls; the MILP gets the rest if enough is left. Returns the
     best incumbent, best bound (``bound_kind`` says which) and gap; never raises on the time limit.
     """
     a = sp.csr_matrix(a, dtype=np.float64)
@@ -501,7 +506,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
         if s.searching() or heuristic_time > 0:
             s.improve(max(min(heuristic_time, s.left()), IMPROVE_SHARE * s.left()) if s.searching()
                       else heuristic_time)
-        if s.searching():
+        if s.searching() and s.left() >= max(MILP_MIN_SECONDS, MILP_MIN_SHARE * time_limit):
             s.milp()
     return s.result()
 
