@@ -29,6 +29,8 @@ IMPROVE_SHARE = 1.0
 #: The MILP starts only with at least this many seconds (or this share of the limit) left: HiGHS cannot be
 #: stopped during presolve, and a MILP that cannot progress only overruns the limit.
 MILP_MIN_SECONDS, MILP_MIN_SHARE = 1.0, 0.1
+#: Subgradient time before the LP: its bound is the fallback when the LP cannot finish in time
+LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE = 10.0, 0.1
 #: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
 KERNEL_SHARE = 0.15
 
@@ -352,7 +354,8 @@ class _Search:
         self.mark("reduce")
 
     def construct(self, swap_time: float) -> None:
-        """Lazy greedy, then best-improvement swaps."""
+        """Lazy greedy, then best-improvement swaps (``swap_time`` is also the LP rounding's swap budget)."""
+        self.swap_time = swap_time
         self.offer(lazy_greedy_mclp(self.ac, self.wr, self.p))
         self.mark("greedy")
         self.offer(swap_mclp(self.ar, self.ac, self.wr, self.sel, np.zeros(0, dtype=np.int64),
@@ -365,7 +368,7 @@ class _Search:
         """Subgradient on the Lagrangian dual of y <= Ax: a bound, multipliers and a heuristic solution."""
         bound, lsol, lam = lagrangian_bound_mclp(self.ar, self.wr, self.p, self.best,
                                                  time_limit=max(0.0, min(seconds, self.left())), lam0=lam0,
-                                                 mu0=2.0 if lam0 is None else 0.1)
+                                                 mu0=2.0 if lam0 is None else 0.1, max_iter=20000)
         if lsol is not None:
             self.lsol = lsol
             self.offer(lsol)
@@ -394,7 +397,7 @@ class _Search:
             self.lp_x = np.clip(res.x[:mf], 0.0, 1.0)
             cand = list(np.argsort(-self.lp_x, kind="stable")[:self.p])
             self.offer(swap_mclp(self.ar, self.ac, self.wr, cand, np.zeros(0, dtype=np.int64),
-                                 time_limit=max(0.0, min(1.0, self.left()))))
+                                 time_limit=max(0.0, min(self.swap_time, self.left()))))
         self.mark("lp_round")
 
     def improve(self, budget: float) -> None:
@@ -498,7 +501,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     s = _Search(a, np.asarray(w, dtype=float), p, fixed_mask, time_limit, gap, seed)
     s.construct(swap_time=max(1.0, 0.1 * time_limit))
     if s.searching():
-        s.lagrangian(min(2.0, 0.05 * time_limit))
+        s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit))
     if exact and s.searching():
         s.lp(reserve=min(heuristic_time, 0.2 * max(s.left(), 0.0)))
         if s.lam is not None and s.searching():

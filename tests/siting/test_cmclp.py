@@ -6,9 +6,10 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from instances import lp_flow, small_instance
 
-from migration_abm.siting.cmclp import CapacitatedMCLP
+from migration_abm.siting.cmclp import CapacitatedMCLP, lagrangian_bound_cmclp
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -27,3 +28,7 @@ def test_capacitated_mclp_matches_brute_force(seed: int) -> None:
         load = np.asarray(model.flow_.sum(axis=0)).ravel()
         assert np.all(load <= cap + 1e-6) and np.all(model.served_ <= w + 1e-6)
         assert np.all(load[~model.open_] <= 1e-9)
+        assert model.bound_ >= best - 1e-6
+        fixed_mask = np.isin(np.arange(a.shape[1]), fixed)
+        lag = lagrangian_bound_cmclp(sp.csc_matrix(a.astype(float)), w, cap, p, fixed_mask, 0.0, max_iter=50)
+        assert lag >= best - 1e-6  # a valid bound whatever the multipliers reached
