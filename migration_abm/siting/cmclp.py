@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from migration_abm.siting._highs import relative_gap, solve_milp
 from migration_abm.siting.base import SitingProblem, SolveResult, cover_from_cost
-from migration_abm.siting.mclp import MCLP
+from migration_abm.siting.mclp import MCLP, MILP_MIN_SECONDS, MILP_MIN_SHARE
 from migration_abm.siting.reduce import merge_identical_rows
 
 
@@ -157,7 +157,8 @@ def solve_cmclp(a: sp.spmatrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: n
             bound, kind = lag, "lagrangian"
         stages["lagrangian"] = time.perf_counter() - t0
     remaining = time_limit - (time.perf_counter() - t0)
-    if exact and relative_gap(best, bound) > gap and remaining > 0.05:
+    # HiGHS cannot be stopped during presolve: start the MILP only with a useful amount of time left
+    if exact and relative_gap(best, bound) > gap and remaining >= max(MILP_MIN_SECONDS, MILP_MIN_SHARE * time_limit):
         nr = ar.shape[0]
         coo = ar.tocoo()
         r, c = coo.row, coo.col

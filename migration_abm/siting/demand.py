@@ -111,21 +111,17 @@ def _kernel_in(shp: DistrictShape, centre: tuple[float, float], scale_km: float,
 
 def sample_points(persons: pd.Series, urban_share: pd.Series, settings: SitingSettings, seed: int,
                   districts: pd.DataFrame | None = None,
-                  district_shapes: dict[str, DistrictShape] | None = None, *, progress: bool = False,
-                  label: str = "demand points") -> pd.DataFrame:
+                  district_shapes: dict[str, DistrictShape] | None = None) -> pd.DataFrame:
     """Residential points for districts (index of ``persons``): lon, lat, district, urban, share.
 
     ``share`` is the fraction of the district's persons a point stands for (shares sum to 1 per district).
-    ``progress`` shows a bar over the districts (stderr).
     """
-    from tqdm.auto import tqdm
 
     table = (districts if districts is not None else load_districts()).set_index("code")
     shp_all = district_shapes or shapes()
     total = float(persons.clip(lower=0).sum())
     rows = []
-    for code, pers in tqdm(list(persons.items()), desc=label, unit="district", disable=not progress,
-                           leave=False, mininterval=0.5):
+    for code, pers in persons.items():
         code = str(code)
         if code not in shp_all or code not in table.index:
             raise InputError("results", "district", code, "no boundary or district row for this code")

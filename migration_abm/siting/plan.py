@@ -216,7 +216,7 @@ def district_shapes(geo: Geography, codes: list[str]) -> tuple[dict[str, dm.Dist
 
 def demand_for_results(results: Any, year: int, facility: FacilityType, codes: list[str],
                        settings: SitingSettings, seed: int, geo: Geography,
-                       shapes: dict[str, dm.DistrictShape], progress: bool = False) -> pd.DataFrame:
+                       shapes: dict[str, dm.DistrictShape]) -> pd.DataFrame:
     """Weighted demand points for ``year``: disaggregated persons × the facility's age-band demand."""
     years = [int(y) for y in np.asarray(results.years)]
     if int(year) not in years:
@@ -225,8 +225,7 @@ def demand_for_results(results: Any, year: int, facility: FacilityType, codes: l
     pop.index = pop.index.astype(str)
     urban = results.urban_share(int(year))
     urban.index = urban.index.astype(str)
-    pts = dm.sample_points(pop.reindex(codes).fillna(0.0), urban, settings, seed, geo.districts, shapes,
-                           progress=progress, label=f"demand {year}")
+    pts = dm.sample_points(pop.reindex(codes).fillna(0.0), urban, settings, seed, geo.districts, shapes)
     need = dm.district_demand(results, int(year), facility).reindex(codes).fillna(0.0)
     pts["weight"] = pts["share"].to_numpy() * need.reindex(pts["district"]).to_numpy()
     return pts
@@ -276,20 +275,32 @@ def plan_for_results(results: Any, year: int, facility: str, *, geography: Geogr
     base = settings.base_year if settings.base_year is not None else years[0]
     if base not in years:
         raise InputError("siting", "base_year", base, f"not a simulated year ({years[0]}–{years[-1]})")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=5, desc=f"siting {ft.name} {year}", unit="stage", disable=not progress, leave=False)
+
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update()
+
     shp, discs = district_shapes(geo, codes)
     log.info("siting %s %d: demand for %d district(s) of %s", ft.name, year, len(codes), geo.source)
-    dem_t = demand_for_results(results, year, ft, codes, settings, seed, geo, shp, progress)
+    dem_t = demand_for_results(results, year, ft, codes, settings, seed, geo, shp)
+    stage("existing provision")
     if ex_path is not None:
         existing_df = io.read_existing_csv(ex_path, ft.name)
     else:
-        dem_b = demand_for_results(results, base, ft, codes, settings, seed, geo, shp, progress)
+        dem_b = demand_for_results(results, base, ft, codes, settings, seed, geo, shp)
         existing_df = dm.default_existing(dem_b, ft, seed)
+    stage("candidates")
     cands = io.read_candidates_csv(ca_path) if ca_path is not None else dm.generate_candidates(dem_t, settings, seed)
     tt = io.read_travel_times(tt_path) if tt_path is not None else None
     log.info("siting %s %d: %d demand points, %d candidates, %d existing sites prepared in %.1f s", ft.name, year,
              len(dem_t), len(cands), len(existing_df), time.perf_counter() - t0)
+    stage(f"solving (up to {settings.time_limit_s:g} s)")
     plan = plan_sites(dem_t.drop(columns=["share"]), cands, existing_df, ft, budget=budget, settings=settings,
                       travel_times=tt)
+    stage("writing")
     plan.year = int(year)
     plan.assumed["demand"] = True
     plan.assumed["candidates"] = ca_path is None
@@ -310,6 +321,8 @@ def plan_for_results(results: Any, year: int, facility: str, *, geography: Geogr
                           f"{', …' if len(discs) > 5 else ''}): drawn as a disc of the district's area (assumed)")
     if out_dir is not None:
         write_plan(plan, out_dir)
+    stage("done")
+    bar.close()
     return plan
 
 

@@ -94,9 +94,10 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
         r = plan.settings["radius_km"]
         half = 4 * r / KM_PER_DEG
         ins = ax.inset_axes([0.64, 0.64, 0.35, 0.35])
-        _draw(ins, plan, d, size * 2, served, circles=True)
-        ins.set_xlim(busiest["lon"] - half / math.cos(math.radians(busiest["lat"])),
-                     busiest["lon"] + half / math.cos(math.radians(busiest["lat"])))
+        hx = half / math.cos(math.radians(busiest["lat"]))
+        near = ((d["lon"] - busiest["lon"]).abs() <= hx).to_numpy() & ((d["lat"] - busiest["lat"]).abs() <= half).to_numpy()
+        _draw(ins, plan, d[near], size[near] * 2, served[near], circles=True)
+        ins.set_xlim(busiest["lon"] - hx, busiest["lon"] + hx)
         ins.set_ylim(busiest["lat"] - half, busiest["lat"] + half)
         ins.set_aspect(1.0 / max(math.cos(math.radians(lat_mid)), 1e-3))
         ins.set_xticks([])
