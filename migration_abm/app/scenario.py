@@ -93,7 +93,8 @@ def RunStatus(load_error: str) -> None:
     elif load_error:
         solara.Error(load_error, classes=["run-error"])
     elif run_task.finished and run_task.value:
-        solara.Success(run_task.value, classes=["run-done"])
+        with solara.Div(style={"overflow-wrap": "anywhere"}):
+            solara.Success(run_task.value, classes=["run-done"])
     elif run_task.error:
         solara.Error(f"internal error: {type(run_task.exception).__name__}: {run_task.exception}",
                      classes=["run-error"])
