@@ -225,6 +225,29 @@ class Geography:
                     adj[i, j] = adj[j, i] = True
         return adj
 
+    def census_trend(self, year: int) -> tuple[np.ndarray, np.ndarray]:
+        """(trend, imputed): annualised log change (%/yr) of each district's share of the population over
+        the latest intercensal period ending at or before ``year``, and where it was imputed.
+
+        Shares are taken among the districts counted in both censuses; a district missing from the
+        earlier census gets its functional region's population-weighted mean trend (flagged). Only
+        census columns up to ``year`` are read, so a run never sees data from after its start.
+        """
+        years = [y for y in self.census_years if y <= year]
+        if len(years) < 2:
+            return np.zeros(self.n), np.ones(self.n, dtype=bool)
+        y0, y1 = years[-2], years[-1]
+        p0, p1 = self.population(y0), self.population(y1)
+        both = np.isfinite(p0) & np.isfinite(p1)
+        trend = np.full(self.n, np.nan)
+        trend[both] = 100 * np.log((p1[both] / p1[both].sum()) / (p0[both] / p0[both].sum())) / (y1 - y0)
+        for r in np.unique(self.region_index):
+            m = self.region_index == r
+            known = m & both
+            fill = np.average(trend[known], weights=p1[known]) if known.any() else 0.0
+            trend[m & ~both] = fill
+        return trend, ~both
+
     @cached_property
     def zone_index(self) -> np.ndarray:
         """Index into ZONES of each district's 一区两群 zone."""

@@ -285,3 +285,21 @@ def test_packaged_boundaries_cover_table(geo):
         for ring in polys[0]:
             assert ring.shape[1] == 2
             assert (105 < ring[:, 0]).all() and (ring[:, 0] < 111).all() and (28 < ring[:, 1]).all() and (ring[:, 1] < 33).all()
+
+
+def test_census_trend_reads_only_censuses_up_to_its_year() -> None:
+    """The district share trend for a run starting in 2010 uses 2000 and 2010 only: poisoning the 2020
+    column changes nothing; for 2020 it uses 2010 → 2020. Districts missing in the older census get their
+    region's weighted mean trend and are flagged."""
+    geo = Geography.load()
+    t2010, imputed = geo.census_trend(2010)
+    poisoned = Geography(geo.districts.assign(pop_2020=1e12), None, 1.0)
+    np.testing.assert_array_equal(poisoned.census_trend(2010)[0], t2010)
+    assert imputed.sum() == int(geo.districts["pop_2000"].isna().sum()) and np.isfinite(t2010).all()
+    p0, p1 = geo.population(2000), geo.population(2010)
+    ok = np.isfinite(p0)
+    by_hand = 100 * np.log((p1[ok] / p1[ok].sum()) / (p0[ok] / p0[ok].sum())) / 10
+    np.testing.assert_allclose(t2010[ok], by_hand)
+    t2020, imp2020 = geo.census_trend(2020)
+    assert not imp2020.any() and not np.allclose(t2020, t2010)
+    assert geo.census_trend(2000)[0].tolist() == [0.0] * geo.n  # one census: no trend
