@@ -107,28 +107,13 @@ def hire_arrivals(model: Model, rows: np.ndarray) -> None:
 
 
 # ---- destination choice ------------------------------------------------------------------------------
-def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
-           network_origin: np.ndarray, pop: np.ndarray,
-           net_state: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Multinomial-logit destination choice for ``rows`` (staying at ``home`` is one alternative).
-
-    ``home`` is the district a household would stay in (−1: none, e.g. arrivals from outside);
-    distances and moving costs are measured from it. Utility terms: log expected income
-    (Harris–Todaro), hukou accessibility and what it unlocks (schooling, insurance), public services
-    per capita, district size, distance and moving cost net of recruitment subsidies, the migrant
-    network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
-    ``pop`` and ``net_state`` (:func:`network`) are the district populations and migrant stocks now.
-
-    Every term is a district table indexed by a few household keys (home, origin, platform
-    registration, children) plus a household-specific cost scale; the compiled kernel
-    (:func:`migration_abm.kernels.utilities`) gathers them per household, numpy takes the exp, and one
-    uniform per household makes the inverse-CDF draw. A district-level term is one more array added
-    to ``common`` (or to a table) here, outside the kernel.
-    """
-    cfg, b, geo, hh, lab = model.cfg, model.cfg.behaviour, model.geo, model.households, model.labour
-    out = np.empty(len(rows), dtype=np.int16)
-    if not len(rows):
-        return out
+def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """District tables of the destination utility this year (``pop``, ``net_state``: district populations
+    and :func:`network` now). Keys are looked up per household by :func:`household_keys`:
+    ``inc[registered, j]``, ``place[home, j]``, ``net[origin, j]``, ``cost[registered, home, j]`` (row n of
+    home/origin = none), ``common[j]``, ``child_term[j]`` and, at the hukou district, ``local_gain`` and
+    ``local_child_gain``. A new district-level term is one more array added to ``common`` here."""
+    cfg, b, geo, lab = model.cfg, model.cfg.behaviour, model.geo, model.labour
     n = geo.n
     _, service_pc, pressure = pressures(model, pop)
     stock, natives = net_state
@@ -141,7 +126,6 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
     common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
               + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
-    child_term = b.beta_school * school
     # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
     inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)),
                                     lab.log_expected_wage(platform_uplift(geo, cfg))])
@@ -156,22 +140,55 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
                      np.zeros((1, n))])
     # local hukou unlocks full access: correction at the hukou district's column
-    local_gain = b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance)
-    local_child_gain = b.beta_school * (1 - school)
+    return {"inc": inc, "place": place, "net": net, "common": common, "cost": cost,
+            "child_term": b.beta_school * school,
+            "local_gain": b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance),
+            "local_child_gain": b.beta_school * (1 - school)}
+
+
+def household_keys(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
+                   network_origin: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-household keys into :func:`destination_tables` and the household-specific terms (cost scale,
+    the gain of keeping the current income when staying)."""
+    b, geo, hh, lab, n = model.cfg.behaviour, model.geo, model.households, model.labour, model.geo.n
     prem = lab.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
-    # staying keeps the current income instead of the expected one
-    stay_gain = b.beta_income * (np.log(np.maximum(income_now, 1.0)) - np.log(prem))
-    covered = platform_covered(geo, cfg, model.year, hh, rows).astype(np.int64)
-    children = hh.has_children()[rows]
-    home_i = np.where(home >= 0, home, n).astype(np.int64)
-    origin_i = np.where(network_origin >= 0, network_origin, n).astype(np.int64)
-    hukou = hh.hukou_district[rows].astype(np.int64)
-    cost_scale = b.beta_cost / np.maximum(income_now, 1000.0)
-    buf = np.empty((min(CHUNK, len(rows)), n))
+    return {"home": np.where(home >= 0, home, n).astype(np.int64),
+            "origin": np.where(network_origin >= 0, network_origin, n).astype(np.int64),
+            "covered": platform_covered(geo, model.cfg, model.year, hh, rows).astype(np.int64),
+            "children": hh.has_children()[rows], "hukou": hh.hukou_district[rows].astype(np.int64),
+            "cost_scale": b.beta_cost / np.maximum(income_now, 1000.0),
+            # staying keeps the current income instead of the expected one
+            "stay_gain": b.beta_income * (np.log(np.maximum(income_now, 1.0)) - np.log(prem))}
+
+
+def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
+           network_origin: np.ndarray, pop: np.ndarray,
+           net_state: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Multinomial-logit destination choice for ``rows`` (staying at ``home`` is one alternative).
+
+    ``home`` is the district a household would stay in (−1: none, e.g. arrivals from outside);
+    distances and moving costs are measured from it. Utility terms: log expected income
+    (Harris–Todaro), hukou accessibility and what it unlocks (schooling, insurance), public services
+    per capita, district size, distance and moving cost net of recruitment subsidies, the migrant
+    network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
+    ``pop`` and ``net_state`` (:func:`network`) are the district populations and migrant stocks now.
+
+    Every term is a district table (:func:`destination_tables`) indexed by a few household keys
+    (:func:`household_keys`); the compiled kernel gathers them per household, numpy takes the exp,
+    and one uniform per household makes the inverse-CDF draw. benchmarks/per_object.py is the same
+    computation written per household in plain Python.
+    """
+    out = np.empty(len(rows), dtype=np.int16)
+    if not len(rows):
+        return out
+    t = destination_tables(model, pop, net_state)
+    k = household_keys(model, rows, home, income_now, network_origin)
+    buf = np.empty((min(CHUNK, len(rows)), model.geo.n))
     for lo in range(0, len(rows), CHUNK):
         u = buf[:min(CHUNK, len(rows) - lo)]
-        kernels.utilities(u, lo, home_i, origin_i, covered, children, hukou, cost_scale, stay_gain, inc, place,
-                          net, common, cost, child_term, local_gain, local_child_gain)
+        kernels.utilities(u, lo, k["home"], k["origin"], k["covered"], k["children"], k["hukou"], k["cost_scale"],
+                          k["stay_gain"], t["inc"], t["place"], t["net"], t["common"], t["cost"], t["child_term"],
+                          t["local_gain"], t["local_child_gain"])
         np.exp(u, out=u)
         # inverse-CDF draw from the logit probabilities (one uniform per household)
         kernels.inverse_cdf(u, model.rng.random(len(u)), out, lo)
@@ -179,14 +196,23 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
 
 
 # ---- the yearly flows ----------------------------------------------------------------------------------
-def internal_migration(model: Model) -> None:
-    """Stage 1: who considers moving this year; stage 2: where to (staying is an option)."""
-    hh, b, geo = model.households, model.cfg.behaviour, model.geo
-    pop = model.district_persons()
+def consideration_terms(model: Model, pop: np.ndarray,
+                        net_state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """District terms of stage 1: (regional overload per district, share of each origin's natives
+    living in another district)."""
+    geo = model.geo
     overload = np.clip(geo.to_regions(pop) / model.carrying_capacity - 1, 0, None)[geo.region_index]
-    net_state = network(model)
     stock, natives = net_state
-    moved_share = stock.sum(axis=1) / np.maximum(natives, 1.0)
+    return overload, stock.sum(axis=1) / np.maximum(natives, 1.0)
+
+
+def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
+    to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
+    hh, b = model.households, model.cfg.behaviour
+    pop = model.district_persons()
+    net_state = network(model)
+    overload, moved_share = consideration_terms(model, pop, net_state)
     p = hh.scratch(1)
     kernels.consider_logit(hh.head_age(), hh.employed, hh.workers(), hh.urban, hh.district, hh.origin, overload,
                            moved_share, logit(b.consider_base), b.consider_young, b.consider_old,
@@ -194,8 +220,12 @@ def internal_migration(model: Model) -> None:
     np.exp(p, out=p)  # sigmoid(x) = 1 / (1 + exp(−x))
     rows = kernels.below(hh.uniforms(model.rng), p)
     income = model.labour.income(hh, rows)
-    dest = choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, net_state)
-    move(model, rows, dest)
+    return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, net_state)
+
+
+def internal_migration(model: Model) -> None:
+    """Internal migration: :func:`decide`, then the moves."""
+    move(model, *decide(model))
 
 
 def return_migration(model: Model) -> None:

@@ -94,12 +94,13 @@ class Households:
         if self._counts is not None:
             self._counts = {name: arr[:kernels.compact(arr, keep)] for name, arr in self._counts.items()}
 
-    def scratch(self, slot: int) -> np.ndarray:
-        """A float64 work buffer of ``n`` rows (slot 0 or 1), reused from year to year."""
-        name = f"scratch{slot}"
-        if len(self._store.get(name, ())) < self.n:
-            self._store[name] = np.empty(int(self.n * GROWTH) + 1024)
-        return self._store[name][:self.n]
+    def scratch(self, slot: int, size: int | None = None) -> np.ndarray:
+        """A float64 work buffer of ``size`` (default ``n``) elements, kept from year to year so the
+        yearly loop does not allocate (and page-fault) large temporaries."""
+        name, size = f"scratch{slot}", self.n if size is None else size
+        if len(self._store.get(name, ())) < size:
+            self._store[name] = np.empty(int(size * GROWTH) + 1024)
+        return self._store[name][:size]
 
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
         """``rng.random(n)`` drawn into scratch slot 0 (valid until the next call)."""
@@ -254,7 +255,7 @@ def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.nda
     returns deaths (members) per row."""
     q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
     q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
-    u = rng.random(int(hh.size().sum(dtype=np.int64)))
+    u = rng.random(out=hh.scratch(2, int(hh.size().sum(dtype=np.int64))))
     deaths = np.empty(hh.n, dtype=np.int8)
     kernels.age_and_die(hh.ages, u, q, deaths)
     hh.invalidate()
