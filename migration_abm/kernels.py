@@ -42,13 +42,17 @@ def member_counts(ages, weight, size, workers, kids, fertile, persons):  # pragm
 
 
 @jit
-def age_and_die(ages, u, q, deaths):  # pragma: no cover - compiled
+def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, persons):  # pragma: no cover
     """Age every member a year; the j-th member (row-major) dies if ``u[j] < q[age]``. Survivors keep
-    their descending order (shifted left over the dead); ``deaths`` gets deaths per row."""
+    their descending order (shifted left over the dead); ``deaths`` gets deaths per row, and the
+    member counts (as :func:`member_counts`) are refreshed in the same pass."""
     n, k = ages.shape
     j = 0
     for i in range(n):
         dead = 0
+        w = 0
+        c6 = 0
+        f = 0
         for c in range(k):
             a = ages[i, c]
             if a < 0:
@@ -61,8 +65,17 @@ def age_and_die(ages, u, q, deaths):  # pragma: no cover - compiled
                 ages[i, c - dead] = a
                 if dead:
                     ages[i, c] = -1
+                w += 16 <= a <= 64
+                c6 += 6 <= a <= 14
+                f += 20 <= a <= 39
             j += 1
         deaths[i] = dead
+        s = size[i] - dead
+        size[i] = s
+        workers[i] = w
+        kids[i] = c6 > 0
+        fertile[i] = f
+        persons[i] = s * weight[i]
 
 
 @jit
@@ -75,10 +88,12 @@ def weighted_sum_by(key, values, weight, n_keys):  # pragma: no cover - compiled
 
 
 @jit
-def add_births(ages, size, persons, weight, rows, births):  # pragma: no cover - compiled
+def add_births(ages, size, persons, weight, rows, births, district, n):  # pragma: no cover - compiled
     """Newborns (age 0) fill the first free slots of ``rows``; ``births`` is capped in place by the
-    free slots. Newborns trail the older members, so the descending order holds."""
+    free slots. Newborns trail the older members, so the descending order holds. Returns births
+    (persons) per district."""
     k = ages.shape[1]
+    out = np.zeros(n)
     for t in range(len(rows)):
         i = rows[t]
         s = size[i]
@@ -88,6 +103,8 @@ def add_births(ages, size, persons, weight, rows, births):  # pragma: no cover -
             ages[i, c] = 0
         size[i] = s + b
         persons[i] = (s + b) * weight[i]
+        out[district[i]] += b * weight[i]
+    return out
 
 
 @jit
@@ -301,9 +318,8 @@ def relocate(rows, dest, district, persons, flows, n):  # pragma: no cover - com
 def employment(district, sector, employed, workers, weight, n, s):  # pragma: no cover - compiled
     """Employed workers (persons) by [district, sector], summed in row order."""
     out = np.zeros((n, s))
-    for i in range(len(district)):
-        if employed[i]:
-            out[district[i], sector[i]] += workers[i] * weight[i]
+    for i in range(len(district)):  # adding 0.0 for the unemployed leaves the sums unchanged
+        out[district[i], sector[i]] += employed[i] * (workers[i] * weight[i])
     return out
 
 
@@ -349,12 +365,9 @@ def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, w
             per_slot[c, key + ages[i, c]] += w
         pop[d] += persons[i]
         households[d] += w
-        if urban[i]:
-            urban_pop[d] += persons[i]
-        if employed[i]:
-            emp[d, sector[i]] += workers[i] * w
-        else:
-            unemployed[d] += workers[i] * w
+        urban_pop[d] += urban[i] * persons[i]  # (adding 0.0 leaves a sum unchanged)
+        emp[d, sector[i]] += employed[i] * (workers[i] * w)
+        unemployed[d] += (not employed[i]) * (workers[i] * w)
     hist = np.zeros(n * ns * na)
     for c in range(k):
         hist += per_slot[c]

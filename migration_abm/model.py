@@ -143,8 +143,7 @@ class MigrationModel(mesa.Model):
         hh, rng, cfg = self.households, self.rng, self.cfg
         deaths = age_and_die(hh, cfg, rng)
         self.counts["deaths"] += kernels.weighted_sum_by(hh.district, deaths, hh.weight, self.geo.n)
-        rows, births = give_birth(hh, cfg, rng)
-        self.add_count("births", hh.district[rows], births * hh.weight[rows])
+        self.counts["births"] += give_birth(hh, cfg, rng, self.geo.n)
         leavers = leave_home(hh, cfg, rng)
         hh.compact(hh.size() > 0)  # households whose last member died or left
         hh.extend(leavers)

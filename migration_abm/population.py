@@ -255,28 +255,29 @@ def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.nda
     returns deaths (members) per row."""
     q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
     q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
-    u = rng.random(out=hh.scratch(2, int(hh.size().sum(dtype=np.int64))))
+    counts = hh.counts()
+    u = rng.random(out=hh.scratch(2, int(counts["size"].sum(dtype=np.int64))))
     deaths = np.empty(hh.n, dtype=np.int8)
-    kernels.age_and_die(hh.ages, u, q, deaths)
-    hh.invalidate()
+    kernels.age_and_die(hh.ages, u, q, deaths, hh.weight, *(counts[c] for c, _ in COUNTS))
     return deaths
 
 
-def give_birth(hh: Households, cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
     """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
-    of adults are women). A household with no free slot cannot add a child. Returns (rows, births)."""
+    of adults are women). A household with no free slot cannot add a child. Returns births (persons)
+    per district."""
     counts = hh.counts()
     at_risk = np.flatnonzero(counts["fertile"])
     births = rng.binomial(counts["fertile"][at_risk].astype(np.int64), cfg.demography.fertility_rate / 40.0)
-    kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births)
-    return at_risk, births
+    return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
+                              hh.district, n_districts)
 
 
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
     """Young adults (20-29) who are not the head leave to form a one-person household in the same
     place. Returns the new households (caller appends them); removes the members from their parents."""
     r, c = kernels.young_members(hh.ages, 20, 29)
-    go = rng.random(len(r)) < cfg.demography.leave_home_rate
+    go = rng.random(out=hh.scratch(2, len(r))) < cfg.demography.leave_home_rate
     r, c = r[go], c[go]
     new = hh.take(r)
     k = hh.ages.shape[1]
