@@ -126,6 +126,8 @@ def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarra
     size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
     common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
               + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
+    if b.beta_trend:
+        common += b.beta_trend * model.census_trend
     # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
     inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)),
                                     lab.log_expected_wage(platform_uplift(geo, cfg))])
