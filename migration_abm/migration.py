@@ -113,24 +113,38 @@ def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarra
     ``inc[registered, j]``, ``place[home, j]``, ``net[origin, j]``, ``cost[registered, home, j]`` (row n of
     home/origin = none), ``common[j]``, ``child_term[j]`` and, at the hukou district, ``local_gain`` and
     ``local_child_gain``. A new district-level term is one more array added to ``common`` here."""
-    cfg, b, geo, lab = model.cfg, model.cfg.behaviour, model.geo, model.labour
-    n = geo.n
+    b, lab, n = model.cfg.behaviour, model.labour, model.geo.n
     _, service_pc, pressure = pressures(model, pop)
     stock, natives = net_state
+    y = _year_tables(model)
+    size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
+    common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
+              + b.beta_size * size + b.beta_hukou * y["openness"] + b.beta_insurance * y["insurance"])
+    if b.beta_trend:
+        common += b.beta_trend * model.census_trend
+    # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
+    inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)), lab.log_expected_wage(y["uplift"])])
+    # [origin (n = outside), district]: migrant network from the same origin
+    net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
+                     np.zeros((1, n))])
+    return {"inc": inc, "place": y["place"], "net": net, "common": common, "cost": y["cost"],
+            "child_term": y["child_term"], "local_gain": y["local_gain"], "local_child_gain": y["local_child_gain"]}
+
+
+def _year_tables(model: Model) -> dict[str, np.ndarray]:
+    """The parts of :func:`destination_tables` that change only with the year (policy levers, distances),
+    computed once per year."""
+    cached = model.__dict__.get("_decision_year_tables")
+    if cached is not None and cached[0] == model.year:
+        return cached[1]
+    cfg, b, geo = model.cfg, model.cfg.behaviour, model.geo
+    n = geo.n
     openness = hukou_openness(geo, cfg, model.year)
     school_nl, ins_nl = nonlocal_rights(cfg, model.year)
     school = openness + (1 - openness) * school_nl
     insurance = openness + (1 - openness) * ins_nl
     subsidy = recruitment_subsidy(cfg, model.year)
     dest_region = geo.in_regions(DESTINATION_REGIONS)
-    size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
-    common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
-              + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
-    if b.beta_trend:
-        common += b.beta_trend * model.census_trend
-    # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
-    inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)),
-                                    lab.log_expected_wage(platform_uplift(geo, cfg))])
     # [home (n = no home), district]: distance, stay bonus; [registered?, home, district]: cost
     dist = np.vstack([geo.distance_km, np.zeros((1, n))])
     place = -b.beta_distance * np.log1p(dist)
@@ -138,14 +152,13 @@ def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarra
     cost = np.maximum(0.0, b.moving_cost_yuan + b.cost_per_km_yuan * dist
                       - subsidy * np.array([0.0, 1.0])[:, None, None] * dest_region)
     cost[:, np.arange(n), np.arange(n)] = 0.0
-    # [origin (n = outside), district]: migrant network from the same origin
-    net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
-                     np.zeros((1, n))])
-    # local hukou unlocks full access: correction at the hukou district's column
-    return {"inc": inc, "place": place, "net": net, "common": common, "cost": cost,
-            "child_term": b.beta_school * school,
-            "local_gain": b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance),
-            "local_child_gain": b.beta_school * (1 - school)}
+    tables = {"openness": openness, "insurance": insurance, "uplift": platform_uplift(geo, cfg), "place": place,
+              "cost": cost, "child_term": b.beta_school * school,
+              # local hukou unlocks full access: correction at the hukou district's column
+              "local_gain": b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance),
+              "local_child_gain": b.beta_school * (1 - school)}
+    model.__dict__["_decision_year_tables"] = (model.year, tables)
+    return tables
 
 
 def household_keys(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
