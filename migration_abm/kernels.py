@@ -161,28 +161,84 @@ def remove_members(ages, rows, slots, size, workers, fertile, persons, weight): 
 
 # ---- compaction -------------------------------------------------------------------------------------
 @jit
-def compact(a, keep):  # pragma: no cover - compiled
-    """Move the rows of ``a`` with ``keep`` to the front in order (in place); returns their count."""
+def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employed, sector, years_here,
+            platform_u, weight, size, workers, kids, fertile, persons):  # pragma: no cover - compiled
+    """Move the rows with ``keep`` to the front, in order and in place, in every household column and
+    member count (one pass); returns their number."""
+    k = ages.shape[1]
     j = 0
     for i in range(len(keep)):
         if keep[i]:
             if j != i:
-                a[j] = a[i]
+                for c in range(k):
+                    ages[j, c] = ages[i, c]
+                district[j] = district[i]
+                urban[j] = urban[i]
+                origin[j] = origin[i]
+                hukou[j] = hukou[i]
+                hukou_ag[j] = hukou_ag[i]
+                skill[j] = skill[i]
+                employed[j] = employed[i]
+                sector[j] = sector[i]
+                years_here[j] = years_here[i]
+                platform_u[j] = platform_u[i]
+                weight[j] = weight[i]
+                size[j] = size[i]
+                workers[j] = workers[i]
+                kids[j] = kids[i]
+                fertile[j] = fertile[i]
+                persons[j] = persons[i]
             j += 1
     return j
 
 
 @jit
-def compact_rows(a, keep):  # pragma: no cover - compiled
-    """:func:`compact` for a 2-D table."""
+def hukou_candidates(in_region, district, urban, hukou, hukou_ag, years_here, employed, local_conversion,
+                     min_years, need_job):  # pragma: no cover - compiled
+    """Rows eligible for local urban hukou in one office's districts: urban residents without local
+    hukou (or with agricultural hukou when local conversion is on), resident ``min_years``, employed if
+    ``need_job``."""
+    count = 0
+    for i in range(len(district)):
+        d = district[i]
+        count += (in_region[d] and urban[i] and (hukou[i] != d or (hukou_ag[i] and local_conversion))
+                  and years_here[i] >= min_years and (employed[i] or not need_job))
+    out = np.empty(count, np.int64)
     j = 0
-    for i in range(len(keep)):
-        if keep[i]:
-            if j != i:
-                for c in range(a.shape[1]):
-                    a[j, c] = a[i, c]
+    for i in range(len(district)):
+        d = district[i]
+        if (in_region[d] and urban[i] and (hukou[i] != d or (hukou_ag[i] and local_conversion))
+                and years_here[i] >= min_years and (employed[i] or not need_job)):
+            out[j] = i
             j += 1
-    return j
+    return out
+
+
+@jit
+def spare_adults(ages, adult_age):  # pragma: no cover - compiled
+    """Mask of every adult but the first of each household (``adult & (cumsum(adult) >= 2)``)."""
+    n, k = ages.shape
+    out = np.zeros((n, k), np.bool_)
+    for i in range(n):
+        seen = 0
+        for c in range(k):
+            if ages[i, c] >= adult_age:
+                seen += 1
+                out[i, c] = seen >= 2
+    return out
+
+
+@jit
+def count_below(cum, key, draw):  # pragma: no cover - compiled
+    """Per row t: how many of ``cum[key[t]]`` are below ``draw[t]`` (an inverse-CDF pick)."""
+    out = np.empty(len(key), np.int64)
+    for t in range(len(key)):
+        row = cum[key[t]]
+        c = 0
+        for j in range(len(row)):
+            c += row[j] < draw[t]
+        out[t] = c
+    return out
 
 
 # ---- migration decision ------------------------------------------------------------------------------
@@ -345,8 +401,7 @@ def separate(u, p_sep, district, sector, employed, workers):  # pragma: no cover
 @jit
 def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, weight, persons,
             n, ns, na, s):  # pragma: no cover - compiled
-    """One pass for the yearly snapshot: persons by [district, hukou status, age] (age bin 0 = empty
-    slots), and per district persons, households, urban persons, unemployed workers, employment by
+    """One pass for the yearly snapshot: persons by [district, hukou status, age] (age bin 0 unused), and per district persons, households, urban persons, unemployed workers, employment by
     sector. Member slots are summed slot by slot, each in row order (as the numpy reference does)."""
     k = ages.shape[1]
     per_slot = np.zeros((k, n * ns * na))
@@ -361,7 +416,9 @@ def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, w
         st = 3 if h == -1 else (2 if h != d else (1 if hukou_ag[i] else 0))
         key = (d * ns + st) * na + 1
         w = weight[i]
-        for c in range(k):
+        for c in range(k):  # empty slots (age bin 0) trail and are not reported
+            if ages[i, c] < 0:
+                break
             per_slot[c, key + ages[i, c]] += w
         pop[d] += persons[i]
         households[d] += w

@@ -89,10 +89,12 @@ class Households:
         """Keep only the rows in the boolean mask ``keep``, in order, moving them in place."""
         if keep.all():
             return
-        for name, arr in self.columns().items():
-            setattr(self, name, arr[:(kernels.compact_rows if arr.ndim == 2 else kernels.compact)(arr, keep)])
-        if self._counts is not None:
-            self._counts = {name: arr[:kernels.compact(arr, keep)] for name, arr in self._counts.items()}
+        counts = self.counts()
+        cols = self.columns()
+        m = kernels.compact(keep, *cols.values(), *(counts[c] for c, _ in COUNTS))
+        for name, arr in cols.items():
+            setattr(self, name, arr[:m])
+        self._counts = {name: arr[:m] for name, arr in counts.items()}
 
     def scratch(self, slot: int, size: int | None = None) -> np.ndarray:
         """A float64 work buffer of ``size`` (default ``n``) elements, kept from year to year so the
@@ -293,7 +295,7 @@ def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int
     inside_rows = rows[~outside]
     cum = np.cumsum(shares, axis=1) / np.maximum(total, 1e-300)[:, None]
     draw = rng.random(len(inside_rows))
-    origin = np.minimum((cum[hh.district[inside_rows]] < draw[:, None]).sum(axis=1), geo.n - 1).astype(np.int16)
+    origin = np.minimum(kernels.count_below(cum, hh.district[inside_rows], draw), geo.n - 1).astype(np.int16)
     hh.origin[inside_rows] = origin
     hh.hukou_district[inside_rows] = origin
     hh.origin[rows[outside]] = OUTSIDE
@@ -310,7 +312,7 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -
     if not len(needy):
         return
     # spare adults: every adult but the first of households with 2+ adults
-    spare_mask = adult & (np.cumsum(adult, axis=1) >= 2)
+    spare_mask = kernels.spare_adults(ages, 18)
     donors_r, donors_c = np.nonzero(spare_mask)
     if len(donors_r) < len(needy):
         raise ValueError("age structure has too few adults to give every household one")
