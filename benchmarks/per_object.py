@@ -85,12 +85,11 @@ class ObjectModel(mesa.Model):
         super().__init__(rng=np.random.default_rng(0))
         hh, lab, cfg = src.households, src.labour, src.cfg
         self.b, self.n = cfg.behaviour, src.geo.n
-        pop = src.district_persons()
-        net_state = network(src)
-        overload, moved_share = consideration_terms(src, pop, net_state)
+        pop, stock, natives = network(src)
+        overload, moved_share = consideration_terms(src, pop, stock, natives)
         self.overload, self.moved_share = overload.tolist(), moved_share.tolist()
         self.consider_base = logit(self.b.consider_base)
-        for k, v in destination_tables(src, pop, net_state).items():
+        for k, v in destination_tables(src, pop, (stock, natives)).items():
             setattr(self, k, v.tolist())
         self.wage, self.nonfarm = lab.wage.tolist(), lab.nonfarm_wage().tolist()
         self.skill_premium = lab.skill_premium.tolist()

@@ -111,15 +111,8 @@ def add_births(ages, size, persons, weight, rows, births, district, n):  # pragm
 def young_members(ages, lo, hi):  # pragma: no cover - compiled
     """(row, slot) of every member aged lo..hi who is not the head, in row-major order."""
     n, k = ages.shape
-    count = 0
-    for i in range(n):
-        for c in range(1, k):
-            a = ages[i, c]
-            if a < 0:
-                break
-            count += lo <= a <= hi
-    r = np.empty(count, np.int64)
-    s = np.empty(count, np.int64)
+    r = np.empty(n * (k - 1), np.int64)
+    s = np.empty(n * (k - 1), np.int64)
     j = 0
     for i in range(n):
         for c in range(1, k):
@@ -130,7 +123,7 @@ def young_members(ages, lo, hi):  # pragma: no cover - compiled
                 r[j] = i
                 s[j] = c
                 j += 1
-    return r, s
+    return r[:j], s[:j]
 
 
 @jit
@@ -198,12 +191,7 @@ def hukou_candidates(in_region, district, urban, hukou, hukou_ag, years_here, em
     """Rows eligible for local urban hukou in one office's districts: urban residents without local
     hukou (or with agricultural hukou when local conversion is on), resident ``min_years``, employed if
     ``need_job``."""
-    count = 0
-    for i in range(len(district)):
-        d = district[i]
-        count += (in_region[d] and urban[i] and (hukou[i] != d or (hukou_ag[i] and local_conversion))
-                  and years_here[i] >= min_years and (employed[i] or not need_job))
-    out = np.empty(count, np.int64)
+    out = np.empty(len(district), np.int64)
     j = 0
     for i in range(len(district)):
         d = district[i]
@@ -211,7 +199,7 @@ def hukou_candidates(in_region, district, urban, hukou, hukou_ag, years_here, em
                 and years_here[i] >= min_years and (employed[i] or not need_job)):
             out[j] = i
             j += 1
-    return out
+    return out[:j]
 
 
 @jit
@@ -243,44 +231,26 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
-def consider_logit(head, employed, workers, urban, district, origin, overload, moved_share, base, young,
-                   old, unemployed, rural, c_overload, c_network, out):  # pragma: no cover - compiled
-    """Stage 1 log-odds of considering a move, per household (out[i] = −x so exp gives the sigmoid)."""
-    for i in range(len(head)):
-        h = head[i]
-        o = origin[i]
-        x = (base + young * (1.0 if 18 <= h <= 34 else 0.0) + old * (1.0 if h >= 60 else 0.0)
-             + unemployed * (1.0 if (not employed[i]) and workers[i] > 0 else 0.0) + rural * (1.0 if not urban[i] else 0.0)
-             + c_overload * overload[district[i]] + c_network * moved_share[max(o, 0)] * (1.0 if o >= 0 else 0.0))
-        out[i] = -x
-
-
-@jit
-def below(u, p):  # pragma: no cover - compiled
-    """Rows where ``u < 1 / (1 + p)`` (``p`` holds exp(−x)): the stage-1 sigmoid draw."""
-    count = 0
-    for i in range(len(u)):
-        count += u[i] < 1.0 / (1.0 + p[i])
-    out = np.empty(count, np.int64)
+def considering(u, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
+    """Rows that consider moving: ``u < p[young, old, jobless, rural, district, origin + 1]`` (the
+    stage-1 probability table, head young = 18-34, old = 60+)."""
+    out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
-        if u[i] < 1.0 / (1.0 + p[i]):
+        h = head[i]
+        q = p[int(18 <= h <= 34), int(h >= 60), int((not employed[i]) and workers[i] > 0), int(not urban[i]),
+              district[i], origin[i] + 1]
+        if u[i] < q:
             out[j] = i
             j += 1
-    return out
+    return out[:j]
 
 
 @jit
 def returners(u, origin, district, hukou, employed, workers, p_jobless):  # pragma: no cover - compiled
     """Rows of unsettled migrants (away from their origin without local hukou) drawn to return;
     ``p_jobless[jobless]`` is the return probability."""
-    count = 0
-    for i in range(len(u)):
-        o = origin[i]
-        d = district[i]
-        if o >= 0 and o != d and hukou[i] != d:
-            count += u[i] < p_jobless[int((not employed[i]) and workers[i] > 0)]
-    out = np.empty(count, np.int64)
+    out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
         o = origin[i]
@@ -288,7 +258,7 @@ def returners(u, origin, district, hukou, employed, workers, p_jobless):  # prag
         if o >= 0 and o != d and hukou[i] != d and u[i] < p_jobless[int((not employed[i]) and workers[i] > 0)]:
             out[j] = i
             j += 1
-    return out
+    return out[:j]
 
 
 @jit
@@ -383,18 +353,15 @@ def employment(district, sector, employed, workers, weight, n, s):  # pragma: no
 def separate(u, p_sep, district, sector, employed, workers):  # pragma: no cover - compiled
     """Employed households lose their jobs where ``u < p_sep[district, sector]``; returns the job
     seekers afterwards (rows with workers and no job)."""
-    count = 0
+    out = np.empty(len(u), np.int64)
+    j = 0
     for i in range(len(u)):
         if employed[i] and u[i] < p_sep[district[i], sector[i]]:
             employed[i] = False
-        count += (not employed[i]) and workers[i] > 0
-    out = np.empty(count, np.int64)
-    j = 0
-    for i in range(len(u)):
         if (not employed[i]) and workers[i] > 0:
             out[j] = i
             j += 1
-    return out
+    return out[:j]
 
 
 # ---- measurement -------------------------------------------------------------------------------------
@@ -442,12 +409,15 @@ def persons_by(district, persons, n):  # pragma: no cover - compiled
 
 @jit
 def network_stock(origin, district, persons, n):  # pragma: no cover - compiled
-    """Persons by [origin, district of residence] (households from outside Chongqing left out)."""
+    """(persons per district, persons by [origin, district of residence]) in one pass (households
+    from outside Chongqing left out of the second)."""
+    pop = np.zeros(n)
     out = np.zeros((n, n))
     for i in range(len(origin)):
+        pop[district[i]] += persons[i]
         if origin[i] >= 0:
             out[origin[i], district[i]] += persons[i]
-    return out
+    return pop, out
 
 
 @jit

@@ -71,13 +71,14 @@ def pressures(model: Model, pop: np.ndarray | None = None) -> tuple[np.ndarray, 
     return pop, service_pc, pressure
 
 
-def network(model: Model) -> tuple[np.ndarray, np.ndarray]:
-    """Migrant stock M[origin, district] (persons) and natives per origin district."""
+def network(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Persons per district, migrant stock M[origin, district] (persons) and natives per origin district
+    (one pass over the households)."""
     hh, n = model.households, model.geo.n
-    stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n)
+    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n)
     natives = stock.sum(axis=1)
     np.fill_diagonal(stock, 0.0)
-    return stock, natives
+    return pop, stock, natives
 
 
 # ---- the moves -------------------------------------------------------------------------------------
@@ -211,31 +212,40 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
 
 
 # ---- the yearly flows ----------------------------------------------------------------------------------
-def consideration_terms(model: Model, pop: np.ndarray,
-                        net_state: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def consideration_terms(model: Model, pop: np.ndarray, stock: np.ndarray,
+                        natives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """District terms of stage 1: (regional overload per district, share of each origin's natives
     living in another district)."""
     geo = model.geo
     overload = np.clip(geo.to_regions(pop) / model.carrying_capacity - 1, 0, None)[geo.region_index]
-    stock, natives = net_state
     return overload, stock.sum(axis=1) / np.maximum(natives, 1.0)
+
+
+def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray) -> np.ndarray:
+    """Stage-1 probability of considering a move, P[young, old, jobless, rural, district, origin + 1]
+    (origin −1 = outside Chongqing): logistic in the household's head age (18-34, 60+), joblessness,
+    rural residence, its region's overload and the share of its origin's natives living elsewhere."""
+    b = model.cfg.behaviour
+    overload, moved_share = consideration_terms(model, pop, stock, natives)
+    origin = np.arange(-1, model.geo.n)
+    f = np.array([False, True])
+    x = (logit(b.consider_base) + b.consider_young * f[:, None, None, None, None, None]
+         + b.consider_old * f[None, :, None, None, None, None] + b.consider_unemployed * f[None, None, :, None, None, None]
+         + b.consider_rural * f[None, None, None, :, None, None] + b.consider_overload * overload[:, None]
+         + b.consider_network * moved_share[np.maximum(origin, 0)] * (origin >= 0))
+    return sigmoid(x)
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
     to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
-    hh, b = model.households, model.cfg.behaviour
-    pop = model.district_persons()
-    net_state = network(model)
-    overload, moved_share = consideration_terms(model, pop, net_state)
-    p = hh.scratch(1)
-    kernels.consider_logit(hh.head_age(), hh.employed, hh.workers(), hh.urban, hh.district, hh.origin, overload,
-                           moved_share, logit(b.consider_base), b.consider_young, b.consider_old,
-                           b.consider_unemployed, b.consider_rural, b.consider_overload, b.consider_network, p)
-    np.exp(p, out=p)  # sigmoid(x) = 1 / (1 + exp(−x))
-    rows = kernels.below(hh.uniforms(model.rng), p)
+    hh = model.households
+    pop, stock, natives = network(model)
+    p = consideration_table(model, pop, stock, natives)
+    rows = kernels.considering(hh.uniforms(model.rng), p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
+                               hh.district, hh.origin)
     income = model.labour.income(hh, rows)
-    return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, net_state)
+    return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, (stock, natives))
 
 
 def internal_migration(model: Model) -> None:
@@ -315,11 +325,11 @@ def arrive(model: Model, persons_target: float) -> None:
     hh.extend(new)
     rows = np.arange(start, hh.n)
     # arrivals earn what a newcomer would: use the city's mean wage as their reference income
-    pop = model.district_persons()
+    pop, stock, natives = network(model)  # (arrivals counted where they entered)
     ref = np.full(n, np.average(model.labour.nonfarm_wage(), weights=np.maximum(pop, 1)))
     # returning natives weigh destinations from their home district (going home = staying);
     # other-province migrants have no home district in Chongqing
-    dest = choose(model, rows, origin, ref, origin, pop, network(model))
+    dest = choose(model, rows, origin, ref, origin, pop, (stock, natives))
     hh.district[rows] = dest
     hh.urban[rows] = rng.random(n) < np.maximum(cfg.behaviour.mover_urban_share, model.base_urban[dest])
     persons = hh.persons()[rows]
