@@ -344,7 +344,7 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
     per district."""
     counts = hh.counts()
     at_risk = np.flatnonzero(counts["fertile"])
-    births = rng.binomial(counts["fertile"][at_risk].astype(np.int64), cfg.demography.fertility_rate / 40.0)
+    births = rng.binomial(counts["fertile"][at_risk], cfg.demography.fertility_rate / 40.0)
     return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
                               hh.district, n_districts)
 
