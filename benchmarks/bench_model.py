@@ -10,8 +10,9 @@
    the one-off kernel compile time (a fresh process with an empty cache vs one with a warm cache).
 3. Scaling (``--full``): households_per_agent 100 / 10 / 1 (1 = full scale, ≈10.7 M households), each in a
    fresh process: set-up time, CPU and wall seconds per simulated year, page faults, peak RSS.
-   ``--reference DIR`` runs the same rows with the package found in DIR (e.g. `git archive` of the
-   pre-kernel commit) so before/after come from the same run.
+   ``--config`` adds full-scale rows for other configs (configs/hindcast_2010.toml: the 2010 base year,
+   ≈10.7 M households); ``--reference DIR`` runs the same rows with the package found in DIR (e.g.
+   `git archive` of the pre-kernel commit) so before/after come from the same run.
 Machine load (1-minute average) is recorded with every figure.
 """
 
@@ -147,13 +148,13 @@ print(json.dumps({"package": migration_abm.__file__, "rows_end": int(m.household
 """
 
 
-def bench_scale(hpa: float, years: int, source: str = "") -> dict:
+def bench_scale(hpa: float, years: int, source: str = "", config: Path = BASELINE) -> dict:
     """One scale in a fresh process (so the peak RSS is the model's own)."""
     before = load()
-    out = subprocess.run([sys.executable, "-c", SCALE_CHILD, str(BASELINE), str(hpa), str(years), source],
+    out = subprocess.run([sys.executable, "-c", SCALE_CHILD, str(config), str(hpa), str(years), source],
                          check=True, capture_output=True, text=True, cwd=source or ROOT)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    r.update(households_per_agent=hpa, load_start=before,
+    r.update(config=config.name, households_per_agent=hpa, load_start=before,
              ns_per_household_year=1e9 * r["year_cpu_s_median"] / r["rows_end"])
     return r
 
@@ -164,6 +165,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also the scaling table down to full scale (≈3 GB, minutes)")
     ap.add_argument("--years", type=int, default=5, help="simulated years per scale in the scaling table")
     ap.add_argument("--reference", help="a source tree (e.g. the pre-kernel commit) to run the scaling table with too")
+    ap.add_argument("--config", type=Path, action="append", default=[],
+                    help="also run the full-scale row with this config (e.g. configs/hindcast_2010.toml: 2010 base year)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     res: dict = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cpus": os.cpu_count()}
@@ -171,10 +174,12 @@ def main() -> None:
     res["default"] = bench_default(args.repeats)
     res["compile"] = bench_compile(max(1, args.repeats // 2))
     if args.full:
+        ref = str(Path(args.reference).resolve()) if args.reference else None
         res["scaling"] = [bench_scale(h, args.years) for h in (100.0, 10.0, 1.0)]
-        if args.reference:
-            res["reference_scaling"] = [bench_scale(h, args.years, str(Path(args.reference).resolve()))
-                                        for h in (100.0, 10.0, 1.0)]
+        res["scaling"] += [bench_scale(1.0, args.years, config=c.resolve()) for c in args.config]
+        if ref:
+            res["reference_scaling"] = [bench_scale(h, args.years, ref) for h in (100.0, 10.0, 1.0)]
+            res["reference_scaling"] += [bench_scale(1.0, args.years, ref, c.resolve()) for c in args.config]
     print(json.dumps(res, indent=2))
     if args.json:
         from migration_abm.storage import write_text_atomic

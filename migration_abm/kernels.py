@@ -111,8 +111,15 @@ def add_births(ages, size, persons, weight, rows, births, district, n):  # pragm
 def young_members(ages, lo, hi):  # pragma: no cover - compiled
     """(row, slot) of every member aged lo..hi who is not the head, in row-major order."""
     n, k = ages.shape
-    r = np.empty(n * (k - 1), np.int64)
-    s = np.empty(n * (k - 1), np.int64)
+    count = 0
+    for i in range(n):
+        for c in range(1, k):
+            a = ages[i, c]
+            if a < 0:
+                break
+            count += lo <= a <= hi
+    r = np.empty(count, np.int64)
+    s = np.empty(count, np.int64)
     j = 0
     for i in range(n):
         for c in range(1, k):
@@ -123,7 +130,7 @@ def young_members(ages, lo, hi):  # pragma: no cover - compiled
                 r[j] = i
                 s[j] = c
                 j += 1
-    return r[:j], s[:j]
+    return r, s
 
 
 @jit
@@ -359,6 +366,30 @@ def separate(u, p_sep, district, sector, employed, workers):  # pragma: no cover
         if employed[i] and u[i] < p_sep[district[i], sector[i]]:
             employed[i] = False
         if (not employed[i]) and workers[i] > 0:
+            out[j] = i
+            j += 1
+    return out[:j]
+
+
+@jit
+def seeking_workers(seekers, district, workers, weight, n):  # pragma: no cover - compiled
+    """Job-seeking workers (persons) per district (seekers in order)."""
+    out = np.zeros(n)
+    for t in range(len(seekers)):
+        i = seekers[t]
+        out[district[i]] += workers[i] * weight[i]
+    return out
+
+
+@jit
+def hired(seekers, district, rate, uplift, with_uplift, u):  # pragma: no cover - compiled
+    """Seekers hired: ``u < rate[district]`` (× (1 + uplift), capped at 1, for platform registrants)."""
+    out = np.empty(len(seekers), np.int64)
+    j = 0
+    for t in range(len(seekers)):
+        i = seekers[t]
+        p = min(1.0, rate[district[i]] * (1 + uplift[t])) if with_uplift else rate[district[i]]
+        if u[t] < p:
             out[j] = i
             j += 1
     return out[:j]

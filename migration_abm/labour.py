@@ -106,15 +106,14 @@ class LabourMarket(mesa.Agent):
         """
         n, s = self.geo.n, len(SECTORS)
         vac = np.clip(self.jobs - self.employment(hh), 0, None)
-        d = hh.district[seekers]
-        u = np.bincount(d, weights=hh.workers()[seekers] * hh.weight[seekers], minlength=n)
+        u = kernels.seeking_workers(seekers, hh.district, hh.workers(), hh.weight, n)
         v = vac.sum(axis=1)
         hires = np.minimum(v, self.cfg.economy.matching_efficiency * np.sqrt(u * v))
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(u > 0, np.minimum(1.0, hires / u), 1.0)
         self.find_rate = 0.5 * self.find_rate + 0.5 * rate
-        p = rate[d] if uplift is None else np.minimum(1.0, rate[d] * (1 + uplift))
-        hired = seekers[rng.random(len(seekers)) < p]
+        hired = kernels.hired(seekers, hh.district, rate, np.zeros(0) if uplift is None else uplift, uplift is not None,
+                              rng.random(out=hh.scratch(2, len(seekers))))
         if not len(hired):
             return
         # sector drawn in proportion to vacancies (farm jobs only for rural residents)
