@@ -218,8 +218,12 @@ def coverage_rows(test: str, year: int, reps: np.ndarray, truth: Observations) -
 
 def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until: int = 2013,
              tests: tuple[str, ...] = TESTS, posterior: str | Path | None = None,
-             observations: Observations | None = None) -> pd.DataFrame:
-    """Run every test for the model and the baselines, write tables, figures and the report."""
+             observations: Observations | None = None, forward_config: Any | None = None) -> pd.DataFrame:
+    """Run every test for the model and the baselines, write tables, figures and the report.
+
+    ``config`` drives the tests from 2010 and 2000 (a hindcast config with start-year inputs), the
+    forward test uses ``forward_config`` (a 2020-base config) if given; ``posterior`` defaults to the
+    config's ``run.posterior``."""
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
@@ -235,8 +239,10 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         until = max([*test.predicted, *test.fitted])
         model_pop = years = None
         if replicates > 0:
-            model_pop, runs = run_model(config, test.start_year, max(until, 2023 if test.name == "temporal" else until),
-                                        replicates, truth, posterior)
+            cfg = forward_config if test.name == "forward" and forward_config is not None else config
+            post = posterior if posterior is not None else (cfg.run.posterior or None)
+            model_pop, runs = run_model(cfg, test.start_year, max(until, 2023 if test.name == "temporal" else until),
+                                        replicates, truth, post)
             years = runs[0].years
             if test.name == "temporal":
                 temporal_runs = runs
@@ -255,6 +261,9 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
                               out / "regions_observed_vs_simulated.png")
         plot_district_trajectories(geo, temporal_runs, flags, out / "district_trajectories.png")
+    posterior = posterior if posterior is not None else (config.run.posterior or None)
+    if forward_config is not None and "forward" in notes:
+        notes["forward"] += f"; model config `{forward_config.source}`"
     write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,
                                                              fit_until, posterior))
     return table
