@@ -253,7 +253,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     extras = flags = None
     if temporal_runs is not None:
         geo = model_geography(config, 2010, truth)
-        extras = city_level_checks(temporal_runs, load_observed())
+        extras = city_level_checks(temporal_runs, load_observed(), fit_until)
         extras.to_csv(out / "city_checks.csv", index=False)
         flags = district_plausibility(geo, temporal_runs)
         flags.to_csv(out / "district_plausibility.csv", index=False)
@@ -294,8 +294,9 @@ def _area_mask(res: Any, area: str) -> np.ndarray:
     return np.ones(len(res.regions), bool) if area == "city" else np.isin(res.regions, ZONES[area])
 
 
-def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
-    """City totals, 2020 age structure, urbanisation, household size and hukou conversions vs observed."""
+def city_level_checks(runs: list, obs: pd.DataFrame, fit_until: int) -> pd.DataFrame:
+    """City totals, age structure, urbanisation, household size and hukou conversions vs observed; role
+    'base' at the start year, 'fitted' for city totals up to ``fit_until``, else 'predicted'."""
     years = runs[0].years
     rows = []
 
@@ -325,9 +326,11 @@ def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
             elif o.kind == "hukou_conversions":
                 vals.append(r.arrays["hukou_conversions"][1:t + 1].sum())
         pred = med(vals)
-        rows.append({"kind": o.kind, "year": y, "area": o.area, "use": o.use, "observed": o.value,
+        role = ("base" if y == years[0] else
+                "fitted" if o.kind == "city_total" and y <= fit_until else "predicted")
+        rows.append({"kind": o.kind, "year": y, "area": o.area, "role": role, "observed": o.value,
                      "predicted": pred, "rel_error": (pred - o.value) / o.value})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values(["kind", "area", "year"], kind="stable").reset_index(drop=True)
 
 
 def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: int = 2022) -> pd.DataFrame:
