@@ -173,5 +173,5 @@ def test_bad_calibration_file_is_rejected(tmp_path: Path) -> None:
 
 def test_packaged_calibration_file_parses() -> None:
     spec = CalibrationSpec.from_toml(ROOT / "experiments/calibration.toml")
-    assert spec.fit_until == 2013 and len(spec.parameters) == 12
+    assert spec.fit_until == 2013 and len(spec.parameters) == 13
     assert spec.base_config().run.end_year == 2013
