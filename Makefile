@@ -13,7 +13,7 @@ find_python = $(shell for c in "$$PYTHON" python3.13 python3.12 \
 	  "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; break; }; \
 	done)
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean app
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -21,12 +21,19 @@ $(STAMP): pyproject.toml
 	if [ -z "$$py" ]; then echo "error: no Python >= 3.12 found (Mesa 3.5 needs it); install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12" >&2; exit 1; fi; \
 	if [ -x "$(PY)" ] && ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then rm -rf $(VENV); fi; \
 	[ -x "$(PY)" ] || { echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV); }
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@echo "installing migration-abm and its dependencies into $(VENV) (first time: a few minutes)"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install --progress-bar off -e '.[dev]' 2>&1 | grep -E '^(Collecting|Successfully installed|ERROR)' | sed -u 's/^/  /'; \
+	  test "$${PIPESTATUS[0]}" -eq 0
 	@touch $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/migration-abm run configs/baseline.toml --site
+
+# The planners' page on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it).
+PORT ?= 8765
+app: $(STAMP)
+	$(VENV)/bin/migration-abm app --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet)
     if args.site:
-        site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed)
+        site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed, progress=not args.quiet)
     return 0
 
 
@@ -66,7 +66,7 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
     from migration_abm.plotting import plot_projection_bands
     from migration_abm.storage import write_text_atomic
 
-    runs = ensemble(cfg, seed, replicates, cfg.run.posterior or None, progress=not quiet)
+    runs = ensemble(cfg, seed, replicates, progress=not quiet)
     geo = Geography.from_config(cfg.data)
     table = bands(runs, geo)
     runs[0].to_hdf5(out)
@@ -88,7 +88,7 @@ MAIN_JOB_FACILITIES = ("primary_school", "hospital")
 MAIN_JOB_REGIONS = "expansion,new_development"
 
 
-def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
+def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress: bool = False) -> None:
     """The main job's second half: site primary schools and hospitals for the final simulated year in
     the expansion and new-development districts; plans, coverage tables and maps under ``out_dir``."""
     from migration_abm.siting import plan_for_results
@@ -97,7 +97,7 @@ def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
     for facility in MAIN_JOB_FACILITIES:
         target = out_dir / facility
         plan = plan_for_results(res, year, facility, districts=MAIN_JOB_REGIONS, config=cfg.siting or None,
-                                seed=seed, out_dir=target)
+                                seed=seed, out_dir=target, progress=progress)
         before, after = plan.coverage_before, plan.coverage_after
         print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "
               f"{100 * before['weighted']:.1f} % → {100 * after['weighted']:.1f} % "
