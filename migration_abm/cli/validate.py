@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of the default temporal,allocation,backcast,forward")
     p.add_argument("--forward-config", default="configs/baseline.toml",
                    help="2020-base scenario TOML for the forward test (default configs/baseline.toml)")
-    p.add_argument("--posterior", help="posterior CSV from `calibrate`: one parameter set per replicate "
-                                       "(default: the configs' run.posterior)")
+    p.add_argument("--posterior", help="posterior CSV from `calibrate` (fitted up to --fit-until): one parameter "
+                                       "set per replicate; the configs' run.posterior is not used")
     p.add_argument("--out", default="results/validation", help="output directory")
     add_config_args(p)
     p.set_defaults(func=cmd_validate)
