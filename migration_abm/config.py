@@ -40,7 +40,7 @@ class DataConfig:
 @dataclass
 class PopulationConfig:
     household_size: float = _p(2.70, 1.0, 8.0, "mean persons per household at the base year (2010 census: 2.70)")
-    max_household_size: int = _p(8, 2, 12, "largest household generated")
+    max_household_size: int = _p(8, 3, 12, "largest household generated (>= 3: arrivals are head, spouse and child)")
     share_0_14: float = _p(0.1698, 0.0, 1.0, "city age share 0-14 at the base year (2010 census 16.98 %)")
     share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
     urban_share: dict[str, float] = _p(
@@ -155,10 +155,10 @@ class ExternalConfig:
     out_unemployed: float = _p(1.0, -10, 10, "log-odds added to leaving if jobless")
     out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
     out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
-    in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China in the first simulated year (before control)")
-    in_growth: float = _p(0.0, -0.5, 0.5, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
+    in_persons_per_year: float = _p(300000.0, 0.0, 1e7, "persons arriving from the rest of China in the first simulated year (before control)")
+    in_growth: float = _p(0.0, -0.2, 0.2, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
     in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
-    control_total: dict[str, float] = _p({}, 0.0, None, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
+    control_total: dict[str, float] = _p({}, 0.0, 2e9, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
 
 
 @dataclass

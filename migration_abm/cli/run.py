@@ -6,26 +6,37 @@ import argparse
 import logging
 from pathlib import Path
 
-from migration_abm.cli.common import add_config_args
+from migration_abm.cli.common import add_config_args, check_output_path, overrides_tag
 from migration_abm.errors import InputError
 
 log = logging.getLogger("migration_abm")
+
+MAIN_JOB_FACILITIES = ("primary_school", "hospital")
+MAIN_JOB_REGIONS = "expansion,new_development"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``run``."""
     p = sub.add_parser("run", help="run one scenario and write its HDF5 result")
     p.add_argument("config", help="scenario TOML file, e.g. configs/baseline.toml")
-    p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>.h5)")
+    p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>[_<hash of --set>].h5)")
     p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--site", action="store_true",
                    help="also site primary schools and hospitals for the final year (the main job)")
     add_config_args(p)
     p.set_defaults(func=cmd_run)
 
 
+def default_out(config: str, seed: int, overrides: list[str]) -> Path:
+    """results/<config stem>_seed<seed>.h5, with a hash of the overrides when there are any."""
+    tag = overrides_tag(overrides)
+    return Path("results") / f"{Path(config).stem}_seed{seed}{'_' + tag if tag else ''}.h5"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario, write the HDF5 result and a population-by-region PNG (and siting plans)."""
+    from migration_abm.checks import check_scale, warn_implausible
     from migration_abm.config import load_config
     from migration_abm.model import simulate
     from migration_abm.plotting import plot_population_by_region
@@ -34,9 +45,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     seed = cfg.run.seed if args.seed is None else args.seed
     if seed < 0:
         raise InputError("--seed", "seed", seed, "must be >= 0")
-    out = Path(args.out) if args.out else Path("results") / f"{Path(args.config).stem}_seed{seed}.h5"
+    out = Path(args.out) if args.out else default_out(args.config, seed, args.overrides)
     if out.suffix not in (".h5", ".hdf5"):
         raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
+    check_output_path(out, force=args.force)
+    check_output_path(out.with_suffix(".png"), force=args.force)
+    if args.site:
+        check_output_path(siting_dir(out), folder=True, force=args.force)
+    check_scale(cfg)
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     res = simulate(cfg, seed, progress=not args.quiet)
@@ -46,13 +62,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                                     title=f"{Path(args.config).stem}: population by functional region")
     print(f"wrote {out} and {png}")
     print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
+    warn_implausible(res, str(out))
     if args.site:
-        site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed)
+        site_final_year(res, cfg, siting_dir(out), seed)
     return 0
 
 
-MAIN_JOB_FACILITIES = ("primary_school", "hospital")
-MAIN_JOB_REGIONS = "expansion,new_development"
+def siting_dir(out: Path) -> Path:
+    """Folder of the main job's siting plans next to the run file."""
+    return out.with_name(out.stem + "_siting")
 
 
 def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
