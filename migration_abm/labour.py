@@ -15,26 +15,31 @@ from migration_abm.population import SECTORS, Households
 
 
 def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
-    """Relative productivity per district: 2010 GDP per capita of its wing (districts sharing one wing
-    figure form a wing), spread within the wing by 2020 GDP per 2010 resident where the packaged economy
-    table has it (1.0 where it does not)."""
+    """Relative productivity per district: its region's GDP per capita, spread within the region by
+    district GDP per resident of ``economy.district_gdp_year`` where the packaged economy table has it
+    (1.0 where it does not), as the city mean × (GDP per capita / city mean)^``productivity_elasticity``.
+    The district GDP year is at most the run's start year (checked by the config)."""
     import pandas as pd
 
     e = cfg.economy
-    wing = np.array([e.gdp_per_capita_by_wing_2010.get(r, np.nan) for r in REGIONS])[geo.region_index]
-    if np.isnan(wing).any():
-        wing = np.where(np.isnan(wing), np.nanmean(wing), wing)
+    region = np.array([e.gdp_per_capita_by_region.get(r, np.nan) for r in REGIONS])[geo.region_index]
+    if np.isnan(region).any():
+        region = np.where(np.isnan(region), np.nanmean(region), region)
     rel = np.ones(geo.n)
-    if e.district_productivity_from_gdp_2020 and geo.source == "chongqing":
+    year = e.district_gdp_year
+    if year and geo.source == "chongqing":
         econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
-        gdp = econ["gdp_2020"].reindex(geo.codes).to_numpy(float)
-        pc = gdp * 1e8 / geo.population(2010)
-        wing_of = np.unique(wing, return_inverse=True)[1]  # districts sharing a wing GDP figure
-        for r in np.unique(wing_of):
-            m = (wing_of == r) & np.isfinite(pc)
+        gdp = econ[f"gdp_{year}"].reindex(geo.codes).to_numpy(float)
+        residents = geo.population(year)
+        pc = gdp * 1e8 / residents
+        for r in np.unique(geo.region_index):
+            m = (geo.region_index == r) & np.isfinite(pc)
             if m.sum() >= 2:
-                rel[m] = pc[m] / np.average(pc[m], weights=geo.population(2010)[m])
-    return wing * rel ** e.productivity_elasticity
+                rel[m] = pc[m] / np.average(pc[m], weights=residents[m])
+    gdp_pc = region * rel
+    weights = geo.population(cfg.run.start_year)
+    mean = np.average(gdp_pc, weights=np.where(np.isfinite(weights), weights, 0.0))
+    return mean * (gdp_pc / mean) ** e.productivity_elasticity
 
 
 class LabourMarket(mesa.Agent):
