@@ -82,6 +82,16 @@ def check_overrides(items: list[str], forbidden: tuple[str, ...] = ()) -> None:
     build(Config, raw, prov, "--set")
 
 
+def check_input_file(path: str | Path, label: str) -> Path:
+    """An input that must be an existing regular file (not a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(str(path), label, str(path), "is a folder; a file is needed")
+    if not path.is_file():
+        raise InputError(str(path), label, str(path), "file not found")
+    return path
+
+
 def _first_existing(path: Path) -> Path:
     """``path`` or its nearest ancestor that exists."""
     for p in (path, *path.parents):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
+import re
 from pathlib import Path
 
+from migration_abm.cli.common import check_input_file, check_output_path
+from migration_abm.cli.run import MAIN_JOB_REGIONS as DEFAULT_DISTRICTS
 from migration_abm.errors import InputError
 
 EPILOG = """examples:
@@ -23,10 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     from migration_abm.siting.settings import CATALOGUE
 
     p = subparsers.add_parser("site", help="site schools/hospitals where the modelled people live",
-                              description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__.splitlines()[0].replace("``", ""), epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("input (model results or CSVs)")
     src.add_argument("--results", type=Path, help="model results (HDF5) to derive demand from")
-    src.add_argument("--year", type=int, help="simulated year to plan for (with --results)")
+    src.add_argument("--year", type=int, help="simulated year to plan for (with --results; default: the last)")
     src.add_argument("--demand", type=Path, help="demand points CSV (instead of --results)")
     src.add_argument("--candidates", type=Path, help="candidate sites CSV (default: generated)")
     src.add_argument("--existing", type=Path, help="existing facilities CSV (default with --results: assumed "
@@ -34,12 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--facility", required=True, choices=sorted(CATALOGUE), help="facility type")
     p.add_argument("--budget", type=int, help="number of new facilities (default: settings.budget)")
     p.add_argument("--model", choices=("mclp", "capacitated_mclp", "lscp"), help="location model")
-    p.add_argument("--districts", help="comma-separated functional regions and/or district codes")
+    p.add_argument("--districts", help="comma-separated functional regions and/or district codes "
+                   f"(default with --results: {DEFAULT_DISTRICTS}, as run --site)")
     p.add_argument("--time-limit", type=float, help="solver time limit in seconds")
     p.add_argument("--config", type=Path, help="TOML file whose [siting] table (or top level) sets SitingSettings")
-    p.add_argument("--out", type=Path, default=Path("site_out"), help="output directory (default: site_out)")
-    p.add_argument("--seed", type=int, default=0, help="seed for demand points and candidates")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--out", type=Path, help="output folder (default results/site/<results or demand name>/<facility>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier plan in --out")
+    p.add_argument("--seed", type=int, help="seed for demand points and candidates (default: the run's seed, or 0)")
     p.set_defaults(func=run)
     return p
 
@@ -66,40 +68,64 @@ def _settings(args: argparse.Namespace) -> object:
     return s
 
 
+def read_results(path: Path) -> object:
+    """A run file for siting; anything unreadable or incomplete is an InputError naming the file."""
+    from migration_abm.results import Results
+
+    try:
+        results = Results.from_hdf5(path)
+        results.population_by_district()
+        results.urban_share(int(results.years[-1]))
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise InputError(str(path), "file", str(path), f"not a complete migration-abm run file ({exc})") from None
+    return results
+
+
+def run_seed(results: object) -> int:
+    """The seed ``run --site`` would use for this run: its root entropy (``entropy=N;spawn_key=``), else
+    the stored config's run.seed, else 0."""
+    m = re.fullmatch(r"entropy=(\d+);spawn_key=\(?\)?", str(results.seed)) or re.fullmatch(r"(\d+)", str(results.seed))
+    if m:
+        return int(m.group(1))
+    m = re.search(r"^seed = (\d+)$", results.config_toml, flags=re.MULTILINE)
+    return int(m.group(1)) if m else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``site``: build the plan, write CSV/GeoJSON/PNG to ``--out``, print the summary. Bad input
     raises ``InputError`` (the main CLI maps it to exit code 2)."""
     from migration_abm.siting.plan import plan_for_results, plan_from_csv
 
-    if not args.quiet:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                            stream=sys.stderr)
-        logging.getLogger("migration_abm.siting").setLevel(logging.INFO)
     if args.budget is not None and args.budget < 0:
         raise InputError("--budget", "budget", args.budget, "must be >= 0")
     settings = _settings(args)
     if (args.results is None) == (args.demand is None):
         raise InputError("site", "--results/--demand", None, "give exactly one of --results or --demand")
     if args.results is not None:
-        if args.year is None:
-            raise InputError("site", "--year", None, "--results needs --year")
         if args.candidates is not None or args.existing is not None:
             raise InputError("site", "--candidates/--existing", None, "only supported with --demand CSVs")
-        if not args.results.exists():
-            raise InputError(str(args.results), "file", str(args.results), "file not found")
-        from migration_abm.results import Results
-
-        results = Results.from_hdf5(args.results)
-        plan = plan_for_results(results, args.year, args.facility, districts=args.districts, budget=args.budget,
-                                config=settings, seed=args.seed, out_dir=args.out)
+    for flag in ("results", "demand", "candidates", "existing"):
+        if getattr(args, flag) is not None:
+            check_input_file(getattr(args, flag), f"--{flag}")
+    src = args.results if args.results is not None else args.demand
+    out = args.out if args.out is not None else Path("results") / "site" / Path(src).stem / args.facility
+    check_output_path(out, folder=True, force=args.force)
+    if args.results is not None:
+        results = read_results(args.results)
+        year = int(results.years[-1]) if args.year is None else args.year
+        seed = args.seed if args.seed is not None else run_seed(results)
+        plan = plan_for_results(results, year, args.facility, districts=args.districts or DEFAULT_DISTRICTS,
+                                budget=args.budget, config=settings, seed=seed, out_dir=out)
     else:
         if args.districts:
             raise InputError("site", "--districts", args.districts, "only supported with --results")
         plan = plan_from_csv(args.demand, args.facility, candidates_csv=args.candidates,
-                             existing_csv=args.existing, budget=args.budget, config=settings, seed=args.seed,
-                             out_dir=args.out)
+                             existing_csv=args.existing, budget=args.budget, config=settings, seed=args.seed or 0,
+                             out_dir=out)
     print(plan.summary())
     for note in plan.notes:
         print(f"  note: {note}")
-    print(f"  wrote {args.out}/(sites|demand|districts|assignment|summary).csv, sites.geojson, map.png")
+    print(f"  wrote {out}/(sites|demand|districts|assignment|summary).csv, sites.geojson, map.png")
     return 0

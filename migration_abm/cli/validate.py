@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from migration_abm.cli.common import add_config_args
+from migration_abm.cli.common import add_config_args, check_output_path
 from migration_abm.errors import InputError
 
 
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fit-until", type=int, default=2013, help="last year of data the temporal test's fit sees")
     p.add_argument("--tests", default="temporal,allocation,backcast,forward",
                    help="comma-separated subset of the default temporal,allocation,backcast,forward")
-    p.add_argument("--posterior", help="posterior.csv from `calibrate`: draw one parameter set per replicate")
+    p.add_argument("--posterior", help="posterior.csv written by calibrate: draw one parameter set per replicate")
     p.add_argument("--out", default="results/validation", help="output directory")
     add_config_args(p)
     p.set_defaults(func=cmd_validate)
@@ -34,6 +34,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.posterior and not Path(args.posterior).is_file():
         raise InputError("--posterior", "posterior", args.posterior, "file not found")
     cfg = load_config(args.config, args.overrides)
+    check_output_path(args.out, folder=True, exist_ok=True)
     table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior)
     summ = summary_table(table)
     print(summ[summ.role == "predicted"].round(4).to_string(index=False))
