@@ -8,6 +8,8 @@ say plainly that they are assumptions (most are then calibrated, see ``docs/VALI
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,10 +347,47 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     if gy and gy > cfg.run.start_year:
         raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
                           f"must be <= run.start_year ({cfg.run.start_year}): no data from after a run's start")
+    if gy and cfg.data.regions == "chongqing":
+        from migration_abm.geography import data_path
+
+        with data_path("chongqing_district_economy.csv").open(encoding="utf-8") as fh:
+            have = sorted(int(c[4:]) for c in fh.readline().strip().split(",") if re.fullmatch(r"gdp_\d{4}", c))
+        if gy not in have:
+            raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
+                              f"no district GDP for that year; use 0 or one of {have}")
+    _validate_demography(cfg, src)
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:
         raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",
                           reloc.end_year, "must be >= start_year")
+
+
+#: largest death hazard accepted at the old-age threshold (63 % die within the year): beyond it the
+#: old-age survival curve underflows to zero and the base-year age distribution cannot be drawn
+MAX_OLD_AGE_HAZARD = 1.0
+#: fewest adults per household on average: every generated household needs one
+MIN_ADULTS_PER_HOUSEHOLD = 1.02
+
+
+def _validate_demography(cfg: Config, src: Any) -> None:
+    """Cross-field limits the population synthesis needs: a drawable old-age survival curve and enough
+    adults for every household to have one."""
+    d, p = cfg.demography, cfg.population
+    hazard = d.mortality_makeham + d.mortality_gompertz_a * math.exp(d.mortality_gompertz_b * p.old_age)
+    if hazard > MAX_OLD_AGE_HAZARD:
+        raise ConfigError(src("demography.mortality_gompertz_b"), "demography.mortality_gompertz_b",
+                          d.mortality_gompertz_b, f"with mortality_gompertz_a = {d.mortality_gompertz_a} the death "
+                          f"hazard at age {p.old_age} is {hazard:.3g} (must be <= {MAX_OLD_AGE_HAZARD})")
+    # ages 15..old_age-1 are uniform within their band, so 15-17 take 3 of its years
+    adult_share = 1 - p.share_0_14 - 3 * (1 - p.share_0_14 - p.share_65_plus) / (p.old_age - 15)
+    lam, k_max = p.household_size - 1, p.max_household_size
+    pois = [1.0] + [0.0] * (k_max - 1) if lam <= 0 else \
+        [math.exp(-lam + k * math.log(lam) - math.lgamma(k + 1)) for k in range(k_max)]
+    size = sum((1 + k) * q for k, q in enumerate(pois)) + k_max * max(0.0, 1 - sum(pois))  # E[min(1 + Poisson, K)]
+    if adult_share * size < MIN_ADULTS_PER_HOUSEHOLD:
+        raise ConfigError(src("population.household_size"), "population.household_size", p.household_size,
+                          f"too few adults for every household to have one ({adult_share * size:.2f} adults per "
+                          f"household with share_0_14 = {p.share_0_14}; need >= {MIN_ADULTS_PER_HOUSEHOLD})")
 
 
 def _validate_siting(cfg: Config, src: Any) -> None:

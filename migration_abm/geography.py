@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -60,7 +61,11 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
     if path.is_dir():
         raise InputError(src, "file", src, "is a folder, not a district CSV")
     try:
-        table = pd.read_csv(path, dtype={"code": str})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
+            table = pd.read_csv(path, dtype={"code": str}, index_col=False)
+    except pd.errors.ParserWarning:
+        raise InputError(src, "rows", src, "a row has more fields than the header") from None
     except FileNotFoundError:
         raise InputError(src, "file", src, "file not found") from None
     except pd.errors.EmptyDataError:
