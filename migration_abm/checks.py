@@ -44,15 +44,20 @@ def estimated_agent_rows(cfg: Config, base_population: float) -> dict[str, float
     return rows
 
 
-def check_scale(cfg: Config, base_population: float | None = None) -> None:
-    """Raise a ConfigError naming the dominant cause if the run would need more than
-    :data:`MAX_AGENT_ROWS` agent rows. ``base_population`` defaults to the config's district table."""
-    if base_population is None:
-        from migration_abm.geography import load_districts
+def check_inputs(cfg: Config) -> None:
+    """Before any work: the config's district table and boundaries load (InputError naming the file
+    otherwise) and the run fits in :data:`MAX_AGENT_ROWS` agent rows (:func:`check_scale`)."""
+    from migration_abm.geography import Geography
 
-        table = load_districts(None if cfg.data.regions == "chongqing" else cfg.data.regions)
-        col = f"pop_{cfg.run.start_year}"
-        base_population = float(table[col].fillna(0).sum()) if col in table.columns else 0.0
+    geo = Geography.from_config(cfg.data)
+    year = cfg.run.start_year
+    base = float(np.nansum(geo.population(year))) if year in geo.census_years else 0.0
+    check_scale(cfg, base)
+
+
+def check_scale(cfg: Config, base_population: float) -> None:
+    """Raise a ConfigError naming the dominant cause if the run would need more than
+    :data:`MAX_AGENT_ROWS` agent rows."""
     rows = estimated_agent_rows(cfg, base_population)
     total = sum(rows.values())
     if total > MAX_AGENT_ROWS:

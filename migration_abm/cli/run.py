@@ -36,7 +36,7 @@ def default_out(config: str, seed: int, overrides: list[str]) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario, write the HDF5 result and a population-by-region PNG (and siting plans)."""
-    from migration_abm.checks import check_scale, warn_implausible
+    from migration_abm.checks import check_inputs, warn_implausible
     from migration_abm.config import load_config
     from migration_abm.model import simulate
     from migration_abm.plotting import plot_population_by_region
@@ -52,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output_path(out.with_suffix(".png"), force=args.force)
     if args.site:
         check_output_path(siting_dir(out), folder=True, force=args.force)
-    check_scale(cfg)
+    check_inputs(cfg)
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     res = simulate(cfg, seed, progress=not args.quiet)

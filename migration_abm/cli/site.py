@@ -51,13 +51,10 @@ def _settings(args: argparse.Namespace) -> object:
 
     d: dict = {}
     if args.config is not None:
-        import tomllib
+        from migration_abm.schema import read_toml_file
 
-        try:
-            data = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(str(args.config), "file", str(args.config), f"not a readable TOML file ({exc})") from None
-        d = dict(data.get("siting", data))
+        data = read_toml_file(Path(args.config), "siting")
+        d = dict(data["siting"]) if isinstance(data.get("siting"), dict) else data
     s = SitingSettings.from_dict(d, f"{args.config} [siting]" if args.config else "siting")
     if args.model:
         s.model = args.model

@@ -83,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``sweep``."""
-    from migration_abm.checks import check_scale
+    from migration_abm.checks import check_inputs
     from migration_abm.experiments.compare import parse_sets
     from migration_abm.experiments.runner import run_sweep
     from migration_abm.experiments.spec import FORBIDDEN_KEYS, Experiment
@@ -109,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if out.suffix not in (".h5", ".hdf5"):
         raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
     for scenario in exp.scenarios:
-        check_scale(scenario.config)
+        check_inputs(scenario.config)
     summary = run_sweep(exp, out, executor_from_args(args), resume=args.resume, retry_failed=args.retry_failed,
                         overwrite=args.force, swmr=args.swmr, batch_size=args.batch_size,
                         progress=not args.no_progress)

@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Handler of ``validate``."""
+    from migration_abm.checks import check_inputs
     from migration_abm.config import load_config
     from migration_abm.validation import summary_table, validate
 
@@ -35,6 +36,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise InputError("--posterior", "posterior", args.posterior, "file not found")
     cfg = load_config(args.config, args.overrides)
     check_output_path(args.out, folder=True, exist_ok=True)
+    check_inputs(cfg)
     table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior)
     summ = summary_table(table)
     print(summ[summ.role == "predicted"].round(4).to_string(index=False))
