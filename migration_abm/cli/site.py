@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--time-limit", type=float, help="solver time limit in seconds")
     p.add_argument("--config", type=Path, help="TOML file whose [siting] table (or top level) sets SitingSettings")
     p.add_argument("--out", type=Path, help="output folder (default results/site/<results or demand name>/<facility>)")
-    p.add_argument("--force", action="store_true", help="replace an earlier plan in --out")
+    p.add_argument("--force", "--overwrite", dest="force", action="store_true", help="replace an earlier plan in --out")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only errors")
     p.add_argument("--seed", type=int, help="seed for demand points and candidates (default: the run's seed, or 0)")
     p.set_defaults(func=run)
     return p
