@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from siting_instances import sparse_instance as instance
 
 from migration_abm.geography import haversine_km
 from migration_abm.siting.coverage import coverage_matrix
-from migration_abm.siting.models import MCLP
-from migration_abm.siting.solvers import coverage_value
+from migration_abm.siting.mclp import MCLP, coverage_value
 
 #: (n demand, m candidates, p, radius km, run spopt?). spopt is skipped at 50 000 × 5 000: its dense cost
 #: matrix alone is 2 GB and its PuLP build scales like the 49 s measured at 10 000 × 1 000 (×25 here).
@@ -34,25 +34,6 @@ SIZES = [(2000, 200, 20, 1.0, True), (5000, 500, 40, 1.0, True), (10000, 1000, 6
          (50000, 5000, 200, 1.0, False)]
 #: Our target gap: near-optimal where spopt (CBC, optimal unless stopped) competes, 1 % at the largest size.
 GAP = {2000: 1e-4, 5000: 1e-4, 10000: 1e-4, 50000: 0.01}
-
-
-def instance(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clustered demand (80 % in Gaussian clusters, 20 % uniform) over a 60 × 60 km area near Chongqing;
-    candidates drawn from the same mixture; integer weights 1–100."""
-    rng = np.random.default_rng(seed)
-    lon0, lat0, kx, ky = 106.3, 29.3, 96.9, 111.2
-    centres = rng.uniform(0, 60, (max(5, n // 400), 2))
-
-    def draw(k: int) -> np.ndarray:
-        kc = int(0.8 * k)
-        c = centres[rng.integers(0, len(centres), kc)] + rng.normal(0, 2.0, (kc, 2))
-        xy = np.vstack([c, rng.uniform(0, 60, (k - kc, 2))])
-        return np.column_stack([lon0 + xy[:, 0] / kx, lat0 + xy[:, 1] / ky])
-
-    demand = draw(n)
-    sites = draw(m)
-    weights = rng.integers(1, 101, n).astype(float)
-    return demand, sites, weights
 
 
 def run_ours(demand: np.ndarray, sites: np.ndarray, w: np.ndarray, p: int, r: float,

@@ -33,7 +33,7 @@ def estimated_agent_rows(cfg: Config, base_population: float) -> dict[str, float
     """Upper estimate of the agent rows a run needs, by cause: the base population, the arrivals of
     every simulated year (compounded by ``in_growth``) and the largest control total."""
     hpa, ext = cfg.run.households_per_agent, cfg.external
-    years = np.arange(cfg.run.end_year - cfg.run.start_year)
+    years = np.arange(cfg.run.start_year + 1, cfg.run.end_year + 1) - (ext.in_reference_year or cfg.run.start_year + 1)
     rows = {"run.households_per_agent": base_population / (cfg.population.household_size * hpa)}
     if ext.enabled:
         arrivals = float((ext.in_persons_per_year * (1 + ext.in_growth) ** years).sum())

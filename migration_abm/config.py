@@ -21,7 +21,7 @@ from migration_abm.schema import apply_overrides, build, dumps_toml, load
 from migration_abm.schema import param as _p
 
 #: path-valued keys, resolved relative to the TOML file that names them
-PATH_KEYS = {"data": ("regions", "boundaries")}
+PATH_KEYS = {"data": ("regions", "boundaries"), "run": ("posterior",)}
 
 
 @dataclass
@@ -30,6 +30,8 @@ class RunConfig:
     end_year: int = _p(2035, 1900, 2200, "last simulated year (inclusive)")
     seed: int = _p(20100728, 0, None, "root seed of the run's numpy SeedSequence")
     households_per_agent: float = _p(100.0, 1.0, 1e6, "households represented by one agent row (1 = full scale)")
+    posterior: str = _p("", doc="calibration posterior CSV (written by `calibrate --apply`) whose draws give "
+                        "ensemble projections (`run --replicates`) their parameter uncertainty; '' = none")
 
 
 @dataclass
@@ -110,9 +112,10 @@ class EconomyConfig:
         "yuan, 2010: regional GDP (yearbook 2011 t.2-13: main city = 都市发达经济圈 3,490.83 亿, new development = "
         "一小时经济圈 − main city 2,654.49 亿, 渝东北翼 1,347.53, 渝东南翼 432.73) / 2010 census population of the "
         "region's districts (derived; core and expansion share the main city's figure)")
-    district_gdp_year: int = _p(0, 0, 2200, "spread regional productivity over districts by this year's district "
-                                "GDP per resident (packaged table: 2020 for 31 districts); 0 = no spread. Must be "
-                                "<= run.start_year: no information from after a run's start enters its inputs")
+    district_gdp_year: int = _p(0, 0, 2200, "use this year's district GDP per resident (packaged table: 2020, 31 "
+                                "districts; the others take their region's mean) instead of the regional 2010 "
+                                "figures; 0 = regional figures. Must be <= run.start_year: no information from "
+                                "after a run's start enters its inputs")
     productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption (calibrated): elasticity of wages to relative "
                                         "district GDP per capita (wage gaps are narrower than GDP-per-capita gaps: "
                                         "2020 private-unit wages differ by 1.23× between the main-city zone and the "
@@ -176,6 +179,8 @@ class ExternalConfig:
     out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
     out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
     in_persons_per_year: float = _p(300000.0, 0.0, 1e7, "persons arriving from the rest of China in the first simulated year (before control)")
+    in_reference_year: int = _p(0, 0, 2200, "calendar year whose arrivals in_persons_per_year gives (0 = the first "
+                                "simulated year); a 2020 projection and a 2010 hindcast then share one arrivals path")
     in_growth: float = _p(0.0, -0.2, 0.2, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
     in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
     control_total: dict[str, float] = _p({}, 0.0, 2e9, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")

@@ -15,28 +15,29 @@ from migration_abm.population import SECTORS, Households
 
 
 def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
-    """Relative productivity per district: its region's GDP per capita, spread within the region by
-    district GDP per resident of ``economy.district_gdp_year`` where the packaged economy table has it
-    (1.0 where it does not), as the city mean × (GDP per capita / city mean)^``productivity_elasticity``.
-    The district GDP year is at most the run's start year (checked by the config)."""
+    """Relative productivity per district, as the city mean × (GDP per capita / city mean) raised to
+    ``productivity_elasticity`` (wage gaps are narrower than GDP-per-capita gaps).
+
+    GDP per capita: with ``economy.district_gdp_year`` (at most the run's start year, checked by the
+    config) the district's own GDP per resident of that year where the packaged table has it, else its
+    region's population-weighted mean of the districts that have it; without it, the region's figure
+    ``economy.gdp_per_capita_by_region`` (2010 regional GDP)."""
     import pandas as pd
 
     e = cfg.economy
-    region = np.array([e.gdp_per_capita_by_region.get(r, np.nan) for r in REGIONS])[geo.region_index]
-    if np.isnan(region).any():
-        region = np.where(np.isnan(region), np.nanmean(region), region)
-    rel = np.ones(geo.n)
+    gdp_pc = np.array([e.gdp_per_capita_by_region.get(r, np.nan) for r in REGIONS])[geo.region_index]
+    if np.isnan(gdp_pc).any():
+        gdp_pc = np.where(np.isnan(gdp_pc), np.nanmean(gdp_pc), gdp_pc)
     year = e.district_gdp_year
     if year and geo.source == "chongqing":
         econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
-        gdp = econ[f"gdp_{year}"].reindex(geo.codes).to_numpy(float)
         residents = geo.population(year)
-        pc = gdp * 1e8 / residents
+        own = econ[f"gdp_{year}"].reindex(geo.codes).to_numpy(float) * 1e8 / residents
         for r in np.unique(geo.region_index):
-            m = (geo.region_index == r) & np.isfinite(pc)
-            if m.sum() >= 2:
-                rel[m] = pc[m] / np.average(pc[m], weights=residents[m])
-    gdp_pc = region * rel
+            m = geo.region_index == r
+            known = m & np.isfinite(own)
+            if known.any():
+                gdp_pc[m] = np.where(np.isfinite(own[m]), own[m], np.average(own[known], weights=residents[known]))
     weights = geo.population(cfg.run.start_year)
     mean = np.average(gdp_pc, weights=np.where(np.isfinite(weights), weights, 0.0))
     return mean * (gdp_pc / mean) ** e.productivity_elasticity

@@ -235,7 +235,8 @@ def external_out_and_in(model: Model) -> None:
     p_out = sigmoid(logit(ext.out_rate) + ext.out_unemployed * jobless
                     + ext.out_young * ((head >= 18) & (head <= 34)) + ext.out_wage_gap * gap)
     persons = hh.persons()
-    arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - model.cfg.run.start_year - 1)
+    ref = ext.in_reference_year or model.cfg.run.start_year + 1
+    arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - ref)
     target = model.control.get(model.year)
     if target is not None:
         net_needed = target - persons.sum()

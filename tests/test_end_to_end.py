@@ -29,8 +29,12 @@ def test_make_run_main_job_writes_projection_and_plans(tmp_path: Path) -> None:
     """What `make run` does (`migration-abm run configs/baseline.toml --site`), at a reduced scale."""
     out = tmp_path / "baseline.h5"
     code = main(["run", str(ROOT / "configs/baseline.toml"), "--site", "--out", str(out), "-q",
-                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2025"])
+                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2025", "--replicates", "3"])
     assert code == 0 and out.exists() and out.with_suffix(".png").exists()
+    bands = pd.read_csv(out.with_name("baseline_bands.csv"))
+    assert set(bands.area) == {"main_city", "new_development", "northeast_eco", "southeast_eco", "city"}
+    assert list(bands.year.unique()) == list(range(2020, 2026))
+    assert (bands["q2.5"] <= bands["q50"]).all() and (bands["q50"] <= bands["q97.5"]).all()
     for facility in ("primary_school", "hospital"):
         d = tmp_path / "baseline_siting" / facility
         summary = pd.read_csv(d / "summary.csv")

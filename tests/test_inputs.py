@@ -257,7 +257,7 @@ OUTPUT_CASES = {
     "site --out under a file": (("site", "--demand", "d.csv", "--facility", "hospital", "--out", "afile/plan"),
                                 ("--out", "afile")),
     "site default out holds a plan": (("site", "--demand", "d.csv", "--facility", "hospital"),
-                                      ("results/site/d/hospital", "--force")),
+                                      ("results/site/d/hospital", "--overwrite")),
     "sweep --out under a file": (("sweep", REPO / "experiments" / "hukou_job_matching.toml", "--out", "afile/s.h5"),
                                  ("--out", "afile")),
     "validate --out an existing file": (("validate", "--config", REPO / "configs" / "hindcast_2010.toml", "--out", "afile"),

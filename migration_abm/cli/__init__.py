@@ -11,11 +11,12 @@ import logging
 import os
 import sys
 
+from migration_abm import app
 from migration_abm.cli import calibrate, config, info, run, site, sweep, validate
 from migration_abm.cli.common import Parser, add_logging_flags
 from migration_abm.errors import InputError
 
-SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate)
+SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate, app)
 
 
 def build_parser() -> argparse.ArgumentParser:

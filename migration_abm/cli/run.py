@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>[_<hash of --set>].h5)")
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
+    p.add_argument("--replicates", type=int, default=10, metavar="N",
+                   help="ensemble size for the uncertainty band (default 10; seeds spawned from the run seed, "
+                   "one posterior draw each when run.posterior is set); 1 = one run with the run seed")
     p.add_argument("--site", action="store_true",
                    help="also site primary schools and hospitals for the final year (the main job)")
     add_config_args(p)
@@ -48,23 +51,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.config, seed, args.overrides)
     if out.suffix not in (".h5", ".hdf5"):
         raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
+    if args.replicates < 1:
+        raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
     check_output_path(out, force=args.force)
     check_output_path(out.with_suffix(".png"), force=args.force)
+    if args.replicates > 1:
+        check_output_path(bands_csv(out), force=args.force)
     if args.site:
         check_output_path(siting_dir(out), folder=True, force=args.force)
     check_inputs(cfg)
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
-    res = simulate(cfg, seed, progress=not args.quiet)
-    res.to_hdf5(out)
-    pop = res.population_by_region()
-    png = plot_population_by_region(pop, out.with_suffix(".png"),
-                                    title=f"{Path(args.config).stem}: population by functional region")
-    print(f"wrote {out} and {png}")
-    print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
+    if args.replicates == 1:
+        res = simulate(cfg, seed, progress=not args.quiet)
+        res.to_hdf5(out)
+        pop = res.population_by_region()
+        png = plot_population_by_region(pop, out.with_suffix(".png"),
+                                        title=f"{Path(args.config).stem}: population by functional region (one run)")
+        print(f"wrote {out} and {png}")
+        print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
+    else:
+        res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet)
     warn_implausible(res, str(out))
     if args.site:
-        site_final_year(res, cfg, siting_dir(out), seed)
+        site_final_year(res, cfg, siting_dir(out), seed, progress=not args.quiet)
     return 0
 
 
@@ -73,7 +83,39 @@ def siting_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_siting")
 
 
-def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
+def bands_csv(out: Path) -> Path:
+    """The ensemble's band table next to the run file."""
+    return out.with_name(out.stem + "_bands.csv")
+
+
+def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str, quiet: bool) -> object:
+    """Replicates with bands: replicate 1's result to ``out``, bands to ``<out>_bands.csv`` and the figure."""
+    from migration_abm.ensemble import bands, ensemble, observed_points
+    from migration_abm.geography import Geography
+    from migration_abm.plotting import plot_projection_bands
+    from migration_abm.storage import write_text_atomic
+
+    runs = ensemble(cfg, seed, replicates, cfg.run.posterior or None, progress=not quiet)
+    geo = Geography.from_config(cfg.data)
+    table = bands(runs, geo)
+    runs[0].to_hdf5(out)
+    csv = bands_csv(out)
+    write_text_atomic(csv, table.round(0).to_csv(index=False))
+    what = "stochastic and parameter uncertainty (posterior draws)" if cfg.run.posterior else "stochastic uncertainty only"
+    png = plot_projection_bands(table, observed_points(geo, cfg.run.start_year - 10, cfg.run.end_year),
+                                out.with_suffix(".png"), f"{name}: {replicates} replicates, {what}",
+                                note="bands: 80 % and 95 % of replicates; points: census, 1 % surveys, year-end totals")
+    last = table[table.year == table.year.max()].set_index("area")
+    print(f"wrote {out} (replicate 1 of {replicates}), {csv} and {png}")
+    print(f"{int(table.year.max())} residents (万 persons), median [80 % interval], {what}:")
+    for area, row in last.iterrows():
+        print(f"  {area:16s} {row['q50'] / 1e4:8.1f} [{row['q10'] / 1e4:.1f}, {row['q90'] / 1e4:.1f}]")
+    return runs[0]
+
+
+
+
+def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress: bool = False) -> None:
     """The main job's second half: site primary schools and hospitals for the final simulated year in
     the expansion and new-development districts; plans, coverage tables and maps under ``out_dir``."""
     from migration_abm.siting import plan_for_results
@@ -82,7 +124,7 @@ def site_final_year(res: object, cfg: object, out_dir: Path, seed: int) -> None:
     for facility in MAIN_JOB_FACILITIES:
         target = out_dir / facility
         plan = plan_for_results(res, year, facility, districts=MAIN_JOB_REGIONS, config=cfg.siting or None,
-                                seed=seed, out_dir=target)
+                                seed=seed, out_dir=target, progress=progress)
         before, after = plan.coverage_before, plan.coverage_after
         print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "
               f"{100 * before['weighted']:.1f} % → {100 * after['weighted']:.1f} % "

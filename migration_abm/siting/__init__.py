@@ -1,5 +1,5 @@
 """Siting optimiser: schools and hospitals where the model puts people (LSCP, MCLP, capacitated MCLP,
-p-median on sparse coverage sets; lazy greedy → swap → Lagrangian bound → warm-started HiGHS MILP).
+p-median on sparse coverage sets, one module per problem family; formulations listed in ``registry``).
 
 Quick use::
 
@@ -17,7 +17,8 @@ from typing import Any
 
 _LAZY = {
     "coverage_matrix": "coverage",
-    "LSCP": "models", "MCLP": "models", "CapacitatedMCLP": "models", "PMedian": "models",
+    "LSCP": "lscp", "MCLP": "mclp", "CapacitatedMCLP": "cmclp", "PMedian": "p_median",
+    "MODELS": "registry",
     "SitingPlan": "plan", "plan_for_results": "plan", "plan_from_csv": "plan", "plan_sites": "plan",
     "CATALOGUE": "settings", "FacilityType": "settings", "SitingSettings": "settings", "Sourced": "settings",
 }

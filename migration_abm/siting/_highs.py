@@ -22,6 +22,7 @@ class MilpResult:
     status: str
     seconds: float
     col_dual: np.ndarray | None = None  # LPs only: reduced costs
+    row_dual: np.ndarray | None = None  # LPs only: row duals (also when not proved optimal, if HiGHS has them)
 
 
 def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
@@ -83,9 +84,10 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
     if info.primal_solution_status == 2:  # feasible
         x = np.asarray(h.getSolution().col_value, dtype=float)
     obj = float(np.dot(lp.col_cost_, x)) if x is not None else float("nan")
-    col_dual = None
-    if not integer.any() and status == "Optimal":
-        col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
+    col_dual = row_dual = None
+    if not integer.any() and info.dual_solution_status == 2:  # dual feasible
+        sol = h.getSolution()
+        col_dual, row_dual = np.asarray(sol.col_dual, dtype=float), np.asarray(sol.row_dual, dtype=float)
     if integer.any():
         bound = float(info.mip_dual_bound)
     else:
@@ -101,7 +103,7 @@ def solve_milp(c: np.ndarray, a: sp.spmatrix, row_lo: np.ndarray, row_hi: np.nda
         x, obj = (cold.x, cold.objective) if better else (x, obj)
         bound, status = cold.bound, cold.status
         gap = relative_gap(obj, bound)
-    return MilpResult(x, obj, bound, gap, status, time.perf_counter() - t0, col_dual)
+    return MilpResult(x, obj, bound, gap, status, time.perf_counter() - t0, col_dual, row_dual)
 
 
 def new_highs(verbose: bool = False) -> object:

@@ -1,4 +1,4 @@
-"""Sparse coverage sets from great-circle radius queries (BallTree, haversine); never a dense matrix."""
+"""Sparse coverage sets from great-circle radius queries (KD-tree on unit vectors); never a dense matrix."""
 
 from __future__ import annotations
 
@@ -8,36 +8,31 @@ import scipy.sparse as sp
 from migration_abm.geography import EARTH_RADIUS_KM
 
 
+def unit_vectors(lonlat: np.ndarray) -> np.ndarray:
+    """Points on the unit sphere for lon/lat in degrees (chord distance is monotone in great-circle distance)."""
+    lon, lat = np.radians(np.asarray(lonlat, dtype=float)).T
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
 def coverage_matrix(demand_lonlat: np.ndarray, site_lonlat: np.ndarray, radius_km: float | np.ndarray
                     ) -> sp.csr_matrix:
     """Demand × site 0/1 CSR matrix: 1 where the site lies within the demand point's radius (km).
 
-    ``radius_km`` may be one value or one per demand point (e.g. per-district circuity).
-    Built from ``BallTree.query_radius`` on the sites, so memory grows with the covered pairs only.
+    ``radius_km`` may be one value or one per demand point (e.g. per-district circuity). Built from
+    ``cKDTree.query_ball_point`` on the sites' unit vectors with the chord of each great-circle radius,
+    so memory grows with the covered pairs only.
     """
-    from sklearn.neighbors import BallTree
+    from scipy.spatial import cKDTree
 
-    demand = np.radians(np.asarray(demand_lonlat, dtype=float)[:, ::-1])
-    sites = np.radians(np.asarray(site_lonlat, dtype=float)[:, ::-1])
-    n, m = len(demand), len(sites)
+    n, m = len(demand_lonlat), len(site_lonlat)
     if n == 0 or m == 0:
         return sp.csr_matrix((n, m))
-    r = np.broadcast_to(np.asarray(radius_km, dtype=float), (n,)) / EARTH_RADIUS_KM
-    tree = BallTree(sites, metric="haversine")
-    ind = tree.query_radius(demand, r=r)
+    r = np.broadcast_to(np.asarray(radius_km, dtype=float), (n,))
+    chord = 2.0 * np.sin(np.minimum(r / EARTH_RADIUS_KM, np.pi) / 2.0) * (1 + 1e-12)
+    ind = cKDTree(unit_vectors(site_lonlat)).query_ball_point(unit_vectors(demand_lonlat), chord)
     lens = np.fromiter((len(i) for i in ind), dtype=np.int64, count=n)
     indptr = np.concatenate([[0], np.cumsum(lens)])
-    indices = np.concatenate(ind).astype(np.int64) if n else np.zeros(0, np.int64)
+    indices = np.concatenate([np.asarray(i, dtype=np.int64) for i in ind])
     a = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n, m))
     a.sort_indices()
     return a
-
-
-def nearest_km(demand_lonlat: np.ndarray, site_lonlat: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Great-circle distance (km) and index of the ``k`` nearest sites to each demand point."""
-    from sklearn.neighbors import BallTree
-
-    sites = np.radians(np.asarray(site_lonlat, dtype=float)[:, ::-1])
-    tree = BallTree(sites, metric="haversine")
-    d, i = tree.query(np.radians(np.asarray(demand_lonlat, dtype=float)[:, ::-1]), k=min(k, len(sites)))
-    return d * EARTH_RADIUS_KM, i

@@ -42,6 +42,15 @@ class DistrictShape:
         return inside
 
 
+def disc_shape(lon: float, lat: float, area_km2: float, vertices: int = 64) -> DistrictShape:
+    """A district without a boundary: a disc of its area around its seat (an assumption, noted in plans)."""
+    r = math.sqrt(max(area_km2, 1e-6) / math.pi)
+    th = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+    ring = np.column_stack([lon + r * np.cos(th) / (KM_PER_DEG * math.cos(math.radians(lat))),
+                            lat + r * np.sin(th) / KM_PER_DEG])
+    return DistrictShape([[np.vstack([ring, ring[:1]])]])
+
+
 def shapes(boundaries: dict[str, list[list[np.ndarray]]] | None = None) -> dict[str, DistrictShape]:
     """District code -> DistrictShape (packaged boundaries by default)."""
     return {c: DistrictShape(p) for c, p in (boundaries or read_boundaries()).items()}
@@ -107,6 +116,7 @@ def sample_points(persons: pd.Series, urban_share: pd.Series, settings: SitingSe
 
     ``share`` is the fraction of the district's persons a point stands for (shares sum to 1 per district).
     """
+
     table = (districts if districts is not None else load_districts()).set_index("code")
     shp_all = district_shapes or shapes()
     total = float(persons.clip(lower=0).sum())
@@ -187,9 +197,30 @@ def _project(lonlat: np.ndarray) -> tuple[np.ndarray, float]:
     return np.column_stack([lonlat[:, 0] * kx, lonlat[:, 1] * KM_PER_DEG]), kx
 
 
+def weighted_kmeans(xy: np.ndarray, w: np.ndarray | None, k: int, seed: int = 0, iterations: int = 8
+                    ) -> np.ndarray:
+    """k weighted centres: a seeded weight-proportional draw of k distinct points, then ``iterations``
+    Lloyd steps (nearest centre by KD-tree, weighted means). Fast and reproducible; empty clusters keep
+    their centre."""
+    from scipy.spatial import cKDTree
+
+    n = len(xy)
+    w = np.ones(n) if w is None else np.maximum(np.asarray(w, dtype=float), 1e-12)
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    centres = xy[rng.choice(n, size=k, replace=False, p=w / w.sum())].copy()
+    for _ in range(iterations):
+        lab = cKDTree(centres).query(xy)[1]
+        mass = np.bincount(lab, weights=w, minlength=k)
+        has = mass > 0
+        for d in range(xy.shape[1]):
+            centres[has, d] = np.bincount(lab, weights=w * xy[:, d], minlength=k)[has] / mass[has]
+    return centres
+
+
 def generate_candidates(demand: pd.DataFrame, settings: SitingSettings, seed: int = 0) -> pd.DataFrame:
-    """Candidate sites: weighted KMeans centres of the demand points, or a grid over cells with demand."""
-    from sklearn.cluster import MiniBatchKMeans
+    """Candidate sites: weighted k-means centres of the demand points, or a grid over cells with demand."""
+    from scipy.spatial import cKDTree
 
     ll = demand[["lon", "lat"]].to_numpy(float)
     xy, kx = _project(ll)
@@ -199,28 +230,20 @@ def generate_candidates(demand: pd.DataFrame, settings: SitingSettings, seed: in
         cxy = (cells + 0.5) * g
     else:
         k = int(min(settings.n_candidates, len(np.unique(ll, axis=0))))
-        km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-        km.fit(xy, sample_weight=np.maximum(demand["weight"].to_numpy(float), 1e-12)
-               if "weight" in demand else None)
-        cxy = km.cluster_centers_
+        cxy = weighted_kmeans(xy, demand["weight"].to_numpy(float) if "weight" in demand else None, k, seed)
     cll = np.column_stack([cxy[:, 0] / kx, cxy[:, 1] / KM_PER_DEG])
-    from sklearn.neighbors import NearestNeighbors
-
-    nn = NearestNeighbors(n_neighbors=1).fit(xy)
-    near = nn.kneighbors(cxy, return_distance=False)[:, 0]
+    near = cKDTree(xy).query(cxy)[1]
     return pd.DataFrame({"id": [f"c{i}" for i in range(len(cll))], "lon": cll[:, 0], "lat": cll[:, 1],
                          "district": demand["district"].to_numpy()[near] if "district" in demand else ""})
 
 
 def default_existing(base_demand: pd.DataFrame, facility: FacilityType, seed: int = 0) -> pd.DataFrame:
     """ASSUMED base-year provision: per district, ceil(provision × base demand / capacity) facilities of
-    standard capacity at weighted KMeans centres of the district's base-year demand points.
+    standard capacity at weighted k-means centres of the district's base-year demand points.
 
     With the default provision ratio 1.0 capacity matches base-year demand (for hospitals this is 6 beds
     per 1 000 residents in 350-bed hospitals); coverage gaps then come from where people live and move.
     """
-    from sklearn.cluster import KMeans
-
     cap = facility.capacity.value
     rows = []
     for code, grp in base_demand.groupby("district", sort=False):
@@ -233,8 +256,8 @@ def default_existing(base_demand: pd.DataFrame, facility: FacilityType, seed: in
             centres = ll[:k]
         else:
             xy, kx = _project(ll)
-            km = KMeans(n_clusters=k, random_state=seed, n_init=1).fit(xy, sample_weight=grp["weight"].to_numpy(float))
-            centres = np.column_stack([km.cluster_centers_[:, 0] / kx, km.cluster_centers_[:, 1] / KM_PER_DEG])
+            c = weighted_kmeans(xy, grp["weight"].to_numpy(float), k, seed)
+            centres = np.column_stack([c[:, 0] / kx, c[:, 1] / KM_PER_DEG])
         for lon, lat in centres:
             rows.append((str(code), float(lon), float(lat)))
     out = pd.DataFrame(rows, columns=["district", "lon", "lat"])

@@ -1,4 +1,4 @@
-"""Validated CSV input (demand, candidates, existing facilities) and CSV/GeoJSON output helpers."""
+"""Validated planning inputs (demand, candidates, existing facilities, travel-time tables) and GeoJSON output."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from migration_abm.errors import InputError
+from migration_abm.storage import write_text_atomic
 
 
 def _read(path: str | Path) -> pd.DataFrame:
@@ -85,13 +87,85 @@ def read_candidates_csv(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def read_existing_csv(path: str | Path) -> pd.DataFrame:
-    """Existing facilities: columns lon, lat, capacity (>= 0); optional id, district."""
-    return read_points_csv(path, "existing facilities", nonneg=("capacity",), prefix="e")
+def read_existing_csv(path: str | Path, facility: str | None = None) -> pd.DataFrame:
+    """Existing facilities: columns lon, lat, capacity (>= 0); optional id, district, kind.
+
+    With a ``kind`` column and a ``facility`` name, only the rows of that kind are kept (one file may
+    list schools and hospitals); a file with no row of that kind is an error.
+    """
+    df = read_points_csv(path, "existing facilities", nonneg=("capacity",), prefix="e")
+    if "kind" in df.columns and facility is not None:
+        kind = df["kind"].fillna("").astype(str).str.strip()
+        if not (kind == facility).any():
+            raise InputError(str(path), "column kind", sorted(set(kind))[:5], f"no row of kind {facility!r}")
+        df = df[kind == facility].reset_index(drop=True)
+    df["assumed"] = False
+    return df
 
 
-def points_geojson(df: pd.DataFrame, path: str | Path | None = None) -> dict:
-    """A FeatureCollection of points with every other column as properties (written if ``path``)."""
+def read_travel_times(path: str | Path) -> pd.DataFrame:
+    """Travel-time table (CSV, or Parquet by suffix): rows of demand_id, site_id (or candidate_id), minutes.
+
+    Pairs not listed are unreachable. Errors name the file, the row and the column.
+    """
+    src = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(src, "file", src, "file not found")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(p)
+        except ImportError:
+            raise InputError(src, "file", src, "reading Parquet needs pyarrow (pip install pyarrow)") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(src, "file", src, f"not a readable Parquet file ({exc})") from None
+    else:
+        try:
+            df = pd.read_csv(p, dtype={"demand_id": str, "site_id": str, "candidate_id": str}, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(src, "file", src, f"not a readable CSV ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "site_id" not in df.columns and "candidate_id" in df.columns:
+        df = df.rename(columns={"candidate_id": "site_id"})
+    missing = [c for c in ("demand_id", "site_id", "minutes") if c not in df.columns]
+    if missing:
+        raise InputError(src, "columns", missing, "travel-time table needs demand_id, site_id (or candidate_id), minutes")
+    minutes = pd.to_numeric(df["minutes"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(minutes) | (minutes < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(src, f"row {i + 2}, column minutes", df["minutes"].iloc[i], "must be a finite number >= 0")
+    out = pd.DataFrame({"demand_id": df["demand_id"].astype(str).str.strip(),
+                        "site_id": df["site_id"].astype(str).str.strip(), "minutes": minutes})
+    dup = out.duplicated(["demand_id", "site_id"])
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise InputError(src, f"row {i + 2}, columns demand_id/site_id", f"{out.demand_id[i]}/{out.site_id[i]}",
+                         "pair listed twice")
+    out.attrs["source"] = src
+    return out
+
+
+def travel_matrix(table: pd.DataFrame, demand_ids: np.ndarray, site_ids: np.ndarray) -> sp.csr_matrix:
+    """Demand × site CSR matrix of minutes from a travel-time table (explicit entries, zeros kept)."""
+    src = str(table.attrs.get("source", "travel times"))
+    dpos = pd.Index([str(i) for i in demand_ids])
+    spos = pd.Index([str(i) for i in site_ids])
+    r = dpos.get_indexer(table["demand_id"])
+    c = spos.get_indexer(table["site_id"])
+    for name, idx, col in (("demand_id", r, "demand_id"), ("site_id", c, "site_id")):
+        if (idx < 0).any():
+            i = int(np.flatnonzero(idx < 0)[0])
+            raise InputError(src, f"row {i + 2}, column {col}", table[col].iloc[i], f"unknown {name}")
+    # store minutes + 1 so zero-minute pairs stay explicit entries, then shift back
+    m = sp.csr_matrix((table["minutes"].to_numpy(float) + 1.0, (r, c)), shape=(len(dpos), len(spos)))
+    m.sort_indices()
+    m.data -= 1.0
+    return m
+
+
+def point_features(df: pd.DataFrame) -> list[dict]:
+    """GeoJSON point features with every column but lon/lat as properties (plain values, NaN -> null)."""
     feats = []
     props_cols = [c for c in df.columns if c not in ("lon", "lat")]
     for rec in df.to_dict("records"):
@@ -100,7 +174,11 @@ def points_geojson(df: pd.DataFrame, path: str | Path | None = None) -> dict:
         feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(rec["lon"]),
                                                                                       float(rec["lat"])]},
                       "properties": props})
-    gj = {"type": "FeatureCollection", "features": feats}
-    if path is not None:
-        Path(path).write_text(json.dumps(gj, ensure_ascii=False), encoding="utf-8")
+    return feats
+
+
+def write_geojson(features: list[dict], path: str | Path) -> dict:
+    """Write a FeatureCollection atomically; returns it."""
+    gj = {"type": "FeatureCollection", "features": features}
+    write_text_atomic(path, json.dumps(gj, ensure_ascii=False))
     return gj

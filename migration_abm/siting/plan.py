@@ -1,15 +1,15 @@
-"""Siting plans: put new facilities where the demand is, from model results or from user CSVs.
+"""Siting plans: put new facilities where the demand is, from model results or from a planner's own files.
 
-``plan_sites`` is the core (points in, ``SitingPlan`` out); ``plan_for_results`` derives demand,
-candidates and an assumed base-year provision from a model run; ``plan_from_csv`` reads a planner's
-own GIS exports. Plans export CSV, GeoJSON and a map PNG.
+``plan_sites`` is the core (points in, ``SitingPlan`` out) and reads the formulation from the registry;
+``plan_for_results`` derives demand and candidates from a model run ON THAT RUN'S GEOGRAPHY, with the
+existing provision, candidates and travel times taken from files when given (assumed otherwise);
+``plan_from_csv`` reads a planner's own GIS exports. ``write_plan`` writes the CSV, GeoJSON and map.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,137 +18,82 @@ import pandas as pd
 import scipy.sparse as sp
 
 from migration_abm.errors import InputError
-from migration_abm.geography import haversine_km, read_boundaries
+from migration_abm.geography import Geography, haversine_km, read_boundaries
 from migration_abm.siting import demand as dm
-from migration_abm.siting import io
+from migration_abm.siting import io, registry
+from migration_abm.siting.base import SitingProblem
 from migration_abm.siting.coverage import coverage_matrix
-from migration_abm.siting.models import LSCP, MCLP, CapacitatedMCLP
+from migration_abm.siting.outputs import SitingPlan
 from migration_abm.siting.settings import FacilityType, SitingSettings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SitingPlan:
-    """Chosen sites, assignment and coverage before/after (overall and per district) with solver stats.
-
-    ``coverage_before``/``coverage_after`` are FRACTIONS in [0, 1]: ``points`` = share of demand points
-    served, ``weighted`` = share of demand weight (persons) served. Per-district ``pct_*`` columns and the
-    CSV ``*_pct`` fields are percentages. ``unmet_demand`` is the weight left unserved after the plan.
-    """
-
-    facility: str
-    model: str
-    year: int | None
-    sites: pd.DataFrame
-    demand: pd.DataFrame
-    districts: pd.DataFrame
-    assignment: pd.DataFrame
-    coverage_before: dict[str, float]
-    coverage_after: dict[str, float]
-    unmet_demand: float
-    objective: float
-    bound: float
-    gap: float
-    status: str
-    solve_time: float
-    budget: int | None
-    notes: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    boundaries: dict[str, list[list[np.ndarray]]] | None = field(default=None, repr=False)
-
-    @property
-    def new_sites(self) -> pd.DataFrame:
-        """Rows of ``sites`` that the plan opens."""
-        return self.sites[self.sites["status"] == "new"]
-
-    def summary(self) -> str:
-        """A few human-readable lines: what was sited, coverage before → after, solver quality."""
-        yr = f" {self.year}" if self.year is not None else ""
-        return (f"{self.facility}{yr}: {len(self.new_sites)} new site(s) [{self.model}], demand served "
-                f"{100 * self.coverage_before['weighted']:.1f}% -> {100 * self.coverage_after['weighted']:.1f}% "
-                f"(points {100 * self.coverage_before['points']:.1f}% -> {100 * self.coverage_after['points']:.1f}%), "
-                f"unmet {self.unmet_demand:,.0f}; objective {self.objective:,.6g}, bound {self.bound:,.6g}, "
-                f"gap {100 * self.gap:.3f}% ({self.status}, {self.solve_time:.1f} s)")
-
-    def to_csv(self, out_dir: str | Path) -> list[Path]:
-        """Write sites.csv, demand.csv, districts.csv, assignment.csv and summary.csv into ``out_dir``."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, df in (("sites", self.sites), ("demand", self.demand), ("districts", self.districts),
-                         ("assignment", self.assignment)):
-            p = out / f"{name}.csv"
-            df.to_csv(p, index=False)
-            paths.append(p)
-        summ = {"facility": self.facility, "model": self.model, "year": self.year, "budget": self.budget,
-                "new_sites": len(self.new_sites), "points_before_pct": 100 * self.coverage_before["points"],
-                "points_after_pct": 100 * self.coverage_after["points"],
-                "weighted_before_pct": 100 * self.coverage_before["weighted"],
-                "weighted_after_pct": 100 * self.coverage_after["weighted"], "unmet_demand": self.unmet_demand,
-                "objective": self.objective, "bound": self.bound, "gap": self.gap, "status": self.status,
-                "solve_time_s": self.solve_time, "notes": " | ".join(self.notes)}
-        p = out / "summary.csv"
-        pd.DataFrame([summ]).to_csv(p, index=False)
-        paths.append(p)
-        return paths
-
-    def to_geojson(self, path: str | Path, include_demand: bool = False) -> Path:
-        """Sites (existing + new) as a GeoJSON FeatureCollection; demand points too if asked."""
-        df = self.sites.assign(layer="site")
-        if include_demand:
-            df = pd.concat([df, self.demand.assign(layer="demand")], ignore_index=True)
-        io.points_geojson(df, path)
-        return Path(path)
-
-    def plot(self, path: str | Path) -> Path:
-        """Map PNG: district boundaries, demand (served/unserved), existing and new facilities."""
-        from migration_abm.siting.plot import plot_plan
-
-        return plot_plan(self, path)
-
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """All outputs into ``out_dir``: the CSVs, sites.geojson and map.png."""
-        out = Path(out_dir)
-        paths = {p.stem: p for p in self.to_csv(out)}
-        paths["geojson"] = self.to_geojson(out / "sites.geojson")
-        paths["map"] = self.plot(out / "map.png")
-        return paths
+def _circuity(demand: pd.DataFrame, settings: SitingSettings) -> np.ndarray:
+    codes = demand["district"].astype(str) if "district" in demand else pd.Series([""] * len(demand))
+    return codes.map(settings.district_circuity).astype(float).fillna(settings.circuity).to_numpy(float)
 
 
 def _radius(demand: pd.DataFrame, ft: FacilityType, settings: SitingSettings) -> np.ndarray:
     """Straight-line reach (km) per demand point, using its district's circuity when one is set."""
-    codes = demand["district"].astype(str) if "district" in demand else pd.Series([""] * len(demand))
-    circ = codes.map(settings.district_circuity).astype(float).fillna(settings.circuity).to_numpy(float)
-    return settings.walk_speed_kmh * ft.minutes / 60.0 / circ
+    return settings.walk_speed_kmh * ft.minutes / 60.0 / _circuity(demand, settings)
 
 
-def _assign_nearest(a: sp.csr_matrix, open_mask: np.ndarray, d_ll: np.ndarray, s_ll: np.ndarray,
-                    w: np.ndarray) -> sp.csr_matrix:
-    """Uncapacitated assignment: each covered point to its nearest open covering site."""
-    cols = np.flatnonzero(open_mask)
-    sub = sp.csr_matrix(a[:, cols]).tocoo()
-    if sub.nnz == 0:
-        return sp.csr_matrix(a.shape)
-    col = cols[sub.col]
-    dist = haversine_km(d_ll[sub.row, 1], d_ll[sub.row, 0], s_ll[col, 1], s_ll[col, 0])
-    order = np.lexsort((dist, sub.row))
-    r, c = sub.row[order], col[order]
-    first = np.r_[True, r[1:] != r[:-1]]
-    return sp.csr_matrix((w[r[first]], (r[first], c[first])), shape=a.shape)
+def walk_minutes(d_ll: np.ndarray, s_ll: np.ndarray, circuity: np.ndarray, settings: SitingSettings
+                 ) -> np.ndarray:
+    """Assumed walking minutes (great circle × circuity at walking speed) for every demand × site pair."""
+    km = haversine_km(d_ll[:, 1][:, None], d_ll[:, 0][:, None], s_ll[:, 1][None, :], s_ll[:, 0][None, :])
+    return km * circuity[:, None] / settings.walk_speed_kmh * 60.0
+
+
+def build_problem(dem: pd.DataFrame, sites: pd.DataFrame, n_fixed: int, ft: FacilityType,
+                  settings: SitingSettings, travel_times: pd.DataFrame | None
+                  ) -> tuple[SitingProblem, str, float | None]:
+    """The solver's instance: coverage within the facility's minutes, from a travel-time table when given,
+    else from the straight-line radius (walking speed and circuity). Also returns a one-line description
+    and the median radius in km (None with a table)."""
+    d_ll = dem[["lon", "lat"]].to_numpy(float)
+    s_ll = sites[["lon", "lat"]].to_numpy(float)
+    w = dem["weight"].to_numpy(float)
+    cap = sites["capacity"].to_numpy(float)
+    fixed = np.arange(n_fixed)
+    if travel_times is not None:
+        minutes = io.travel_matrix(travel_times, dem["id"].to_numpy(), sites["id"].to_numpy()).tocoo()
+        keep = minutes.data <= ft.minutes
+        r, c, v = minutes.row[keep], minutes.col[keep], minutes.data[keep]
+        a = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=minutes.shape)
+        cost = sp.csr_matrix((v + 1.0, (r, c)), shape=minutes.shape)  # + 1 keeps zero-minute arcs explicit
+        cost.data -= 1.0
+        return (SitingProblem(a, cost, w, cap, fixed, None),
+                f"travel-time table {travel_times.attrs.get('source', '')}: {len(travel_times)} pairs, "
+                f"{a.nnz} within {ft.minutes:g} min", None)
+    circ = _circuity(dem, settings)
+    radius = settings.walk_speed_kmh * ft.minutes / 60.0 / circ
+    a = coverage_matrix(d_ll, s_ll, radius)
+    coo = a.tocoo()
+    km = haversine_km(d_ll[coo.row, 1], d_ll[coo.row, 0], s_ll[coo.col, 1], s_ll[coo.col, 0])
+    cost = sp.csr_matrix((km * circ[coo.row] / settings.walk_speed_kmh * 60.0, (coo.row, coo.col)), shape=a.shape)
+    return (SitingProblem(a, cost, w, cap, fixed, lambda: walk_minutes(d_ll, s_ll, circ, settings)),
+            f"ASSUMED reach: straight line x circuity at {settings.walk_speed_kmh:g} km/h, radius "
+            f"{radius.min(initial=0):.2f}-{radius.max(initial=0):.2f} km",
+            float(np.median(radius)) if len(radius) else None)
 
 
 def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.DataFrame | None,
                facility: str | FacilityType, *, budget: int | None = None,
-               settings: SitingSettings | None = None, model: str | None = None) -> SitingPlan:
+               settings: SitingSettings | None = None, model: str | None = None,
+               travel_times: pd.DataFrame | None = None) -> SitingPlan:
     """Choose new sites among ``candidates`` given ``existing`` facilities and weighted ``demand``.
 
     Inputs are DataFrames with lon/lat (+ weight for demand, capacity for existing; optional id,
-    district). Coverage radius per demand point = walk speed × circle minutes / circuity of its district.
+    district). Reach: the travel-time table (demand_id, site_id, minutes) when given, else walk speed ×
+    circle minutes / circuity of the point's district. ``model`` is a name in ``registry.MODELS``.
     """
     settings = settings or SitingSettings()
     ft = settings.facility(facility) if isinstance(facility, str) else facility
     model = model or settings.model
+    if model not in registry.MODELS:
+        raise InputError("siting", "model", model, f"must be one of {', '.join(registry.names())}")
     budget = settings.budget if budget is None else int(budget)
     if budget < 0:
         raise InputError("siting", "budget", budget, "must be >= 0")
@@ -163,6 +108,9 @@ def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.Data
         ex["capacity"] = ft.capacity.value
     if "capacity" not in ca:
         ca["capacity"] = ft.capacity.value
+    ca["capacity"] = ca["capacity"].fillna(ft.capacity.value)
+    ex["assumed"] = ex["assumed"].fillna(False).astype(bool) if "assumed" in ex else False
+    ca["assumed"] = False
     sites = pd.concat([ex, ca], ignore_index=True)
     if "district" not in sites:
         sites["district"] = ""
@@ -171,50 +119,27 @@ def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.Data
     if dup.any():
         raise InputError("candidates/existing", "id", sites["id"].iloc[int(np.flatnonzero(dup)[0])],
                          "the same id is used by an existing facility and a candidate")
-    d_ll = dem[["lon", "lat"]].to_numpy(float)
-    s_ll = sites[["lon", "lat"]].to_numpy(float)
-    w = dem["weight"].to_numpy(float)
-    cap = sites["capacity"].to_numpy(float)
-    radius = _radius(dem, ft, settings)
-    a = coverage_matrix(d_ll, s_ll, radius)
-    fixed = np.arange(len(ex))
-    log.info("siting %s: %d demand points x %d sites (%d existing), %d coverage arcs, radius %.2f-%.2f km; "
-             "solving %s with budget %d (time limit %.0f s)", ft.name, len(dem), len(sites), len(ex), a.nnz,
-             radius.min(initial=0), radius.max(initial=0), model, budget, settings.time_limit_s)
-    kw: dict[str, Any] = {"time_limit": settings.time_limit_s, "mip_gap": settings.mip_gap}
-    if model == "mclp":
-        m = MCLP(a, w, budget, fixed, **kw)
-    elif model == "capacitated_mclp":
-        m = CapacitatedMCLP(a, w, budget, cap, fixed, **kw)
-    elif model == "lscp":
-        m = LSCP(a, w, fixed, **kw)
-    else:
-        raise InputError("siting", "model", model, "must be mclp, capacitated_mclp or lscp")
-    m.solve()
-    log.info("siting %s: %s, gap %.3f%% after %.1f s", ft.name, m.status_, 100 * m.gap_, m.solve_time_)
-    open_mask = m.open_
-    if isinstance(m, CapacitatedMCLP):
-        from migration_abm.siting.solvers import max_flow_served
-
-        _, flow_before = max_flow_served(a, w, cap, fixed)
-        flow_after = m.flow_
-    else:
-        before_mask = np.zeros(len(sites), dtype=bool)
-        before_mask[fixed] = True
-        flow_before = _assign_nearest(a, before_mask, d_ll, s_ll, w)
-        flow_after = _assign_nearest(a, open_mask, d_ll, s_ll, w)
+    prob, reach, radius_km = build_problem(dem, sites, len(ex), ft, settings, travel_times)
+    w = prob.weights
+    log.info("siting %s: %d demand points x %d sites (%d existing), %d coverage arcs; solving %s with budget %d "
+             "(time limit %.0f s)", ft.name, len(dem), len(sites), len(ex), prob.coverage.nnz, model, budget,
+             settings.time_limit_s)
+    m = registry.get(model).from_problem(prob, budget, time_limit=settings.time_limit_s,
+                                         mip_gap=settings.mip_gap).solve()
+    log.info("siting %s: %s, gap %.3f%% (bound: %s) after %.1f s", ft.name, m.status_, 100 * m.gap_,
+             m.bound_kind_, m.solve_time_)
+    flow_before, flow_after = m.serve(prob.mask()), m.serve(m.open_)
     served_b = np.asarray(flow_before.sum(axis=1)).ravel()
     served_a = np.asarray(flow_after.sum(axis=1)).ravel()
     dem["served_before"], dem["served_after"] = served_b, served_a
     dem["covered_before"], dem["covered_after"] = served_b > 1e-9, served_a > 1e-9
-    sites["status"] = np.where(np.arange(len(sites)) < len(ex), "existing",
-                               np.where(open_mask, "new", "candidate"))
+    sites["status"] = np.where(np.arange(len(sites)) < len(ex), "existing", np.where(m.open_, "new", "candidate"))
     sites["load"] = np.asarray(flow_after.sum(axis=0)).ravel()
-    sites["radius_km_median"] = float(np.median(radius)) if len(radius) else np.nan
     out_sites = sites[sites["status"] != "candidate"].reset_index(drop=True)
     coo = sp.coo_matrix(flow_after)
     assignment = pd.DataFrame({"demand_id": dem["id"].to_numpy()[coo.row], "site_id": sites["id"].to_numpy()[coo.col],
-                               "amount": coo.data})
+                               "amount": coo.data,
+                               "minutes": np.asarray(prob.arc_cost[coo.row, coo.col]).ravel() if coo.nnz else []})
     g = dem.groupby("district", sort=False)
     dist = pd.DataFrame({"demand": g["weight"].sum(), "points": g.size(), "served_before": g["served_before"].sum(),
                          "served_after": g["served_after"].sum(),
@@ -233,15 +158,28 @@ def plan_sites(demand: pd.DataFrame, candidates: pd.DataFrame, existing: pd.Data
         return {"points": float((served > 1e-9).mean()) if len(served) else 1.0,
                 "weighted": float(served.sum()) / wt if wt > 0 else 1.0}
 
-    notes = [f"{ft.name}: {ft.circle}, {ft.minutes:g} min walk at {settings.walk_speed_kmh:g} km/h, "
-             f"circuity {settings.circuity:g} (per-district overrides: {settings.district_circuity})",
-             f"capacity {ft.capacity.value:g} per site ({'verified' if ft.capacity.verified else 'UNVERIFIED'}: "
+    notes = [f"{ft.name}: {ft.circle}, {ft.minutes:g} min; {reach}",
+             f"capacity {ft.capacity.value:g} per new site ({'verified' if ft.capacity.verified else 'UNVERIFIED'}: "
              f"{ft.capacity.citation})"]
     if model == "capacitated_mclp":
-        notes.append("served = splittable assignment within coverage and capacity")
+        notes.append("served = splittable assignment within reach and capacity")
+    assumed = {"travel": travel_times is None, "provision": bool(ex["assumed"].any())}
     return SitingPlan(ft.name, model, None, out_sites, dem, dist, assignment, frac(served_b), frac(served_a),
                       wt - float(served_a.sum()), float(m.objective_), float(m.bound_), float(m.gap_), m.status_,
-                      time.perf_counter() - t0, budget if model != "lscp" else None, notes, settings.to_dict())
+                      time.perf_counter() - t0, budget if model != "lscp" else None, notes,
+                      {**settings.to_dict(), **({"radius_km": radius_km} if radius_km else {})},
+                      bound_kind=m.bound_kind_, assumed=assumed)
+
+
+def write_plan(plan: SitingPlan, out_dir: str | Path) -> dict[str, Path]:
+    """All outputs into ``out_dir``: the CSV tables, sites.geojson (sites + catchments) and map.png."""
+    from migration_abm.siting.plot import plot_plan
+
+    out = Path(out_dir)
+    paths = {p.stem: p for p in plan.to_csv(out)}
+    paths["geojson"] = plan.to_geojson(out / "sites.geojson")
+    paths["map"] = plot_plan(plan, out / "map.png")
+    return paths
 
 
 def _settings(config: SitingSettings | dict[str, Any] | None) -> SitingSettings:
@@ -250,9 +188,35 @@ def _settings(config: SitingSettings | dict[str, Any] | None) -> SitingSettings:
     return SitingSettings.from_dict(config or {})
 
 
+def run_geography(results: Any) -> Geography:
+    """The geography a results object was run on: rebuilt from its stored config (packaged if none)."""
+    text = str(getattr(results, "config_toml", "") or "")
+    if not text:
+        return Geography.load()
+    from migration_abm.config import from_toml_text
+
+    return Geography.from_config(from_toml_text(text, "results config").data)
+
+
+def district_shapes(geo: Geography, codes: list[str]) -> tuple[dict[str, dm.DistrictShape], list[str]]:
+    """Shapes for ``codes``: the geography's polygons, else (no boundaries) a disc of the district's area
+    around its seat. Also returns the codes drawn as discs."""
+    polys = geo.boundaries or {}
+    table = geo.districts.set_index(geo.districts["code"].astype(str))
+    out, discs = {}, []
+    for c in codes:
+        if c in polys:
+            out[c] = dm.DistrictShape(polys[c])
+        else:
+            row = table.loc[c]
+            out[c] = dm.disc_shape(float(row["lon"]), float(row["lat"]), float(row["area_km2"]))
+            discs.append(c)
+    return out, discs
+
+
 def demand_for_results(results: Any, year: int, facility: FacilityType, codes: list[str],
-                       settings: SitingSettings, seed: int, district_table: pd.DataFrame | None = None,
-                       district_shapes: dict[str, dm.DistrictShape] | None = None) -> pd.DataFrame:
+                       settings: SitingSettings, seed: int, geo: Geography,
+                       shapes: dict[str, dm.DistrictShape]) -> pd.DataFrame:
     """Weighted demand points for ``year``: disaggregated persons × the facility's age-band demand."""
     years = [int(y) for y in np.asarray(results.years)]
     if int(year) not in years:
@@ -261,78 +225,139 @@ def demand_for_results(results: Any, year: int, facility: FacilityType, codes: l
     pop.index = pop.index.astype(str)
     urban = results.urban_share(int(year))
     urban.index = urban.index.astype(str)
-    pts = dm.sample_points(pop.reindex(codes).fillna(0.0), urban, settings, seed, district_table, district_shapes)
+    pts = dm.sample_points(pop.reindex(codes).fillna(0.0), urban, settings, seed, geo.districts, shapes)
     need = dm.district_demand(results, int(year), facility).reindex(codes).fillna(0.0)
     pts["weight"] = pts["share"].to_numpy() * need.reindex(pts["district"]).to_numpy()
     return pts
 
 
-def plan_for_results(results: Any, year: int, facility: str, *, districts: str | list[str] | None = None,
-                     budget: int | None = None, config: SitingSettings | dict[str, Any] | None = None,
-                     seed: int = 0, out_dir: str | Path | None = None) -> SitingPlan:
-    """Plan ``facility`` sites for a model run's ``year`` (optionally only some regions/districts).
+def _inputs(settings: SitingSettings, existing: str | Path | None, candidates: str | Path | None,
+            travel_times: str | Path | None) -> tuple[Path | None, Path | None, Path | None]:
+    """Arguments win over the settings keys ``existing_csv``, ``candidates_csv``, ``travel_times``."""
+    def pick(arg: str | Path | None, key: str) -> Path | None:
+        v = arg if arg is not None else getattr(settings, key)
+        if v is None:
+            return None
+        if not Path(v).exists():
+            raise InputError(str(v), key, str(v), "file not found")
+        return Path(v)
 
-    Demand: persons per district disaggregated to points (see ``demand``), weighted by the age band.
-    Existing: the ASSUMED base-year provision (``demand.default_existing``). Candidates: KMeans/grid
-    over the year's demand. Writes CSV/GeoJSON/PNG into ``out_dir`` when given.
+    return (pick(existing, "existing_csv"), pick(candidates, "candidates_csv"), pick(travel_times, "travel_times"))
+
+
+def plan_for_results(results: Any, year: int, facility: str, *, geography: Geography | None = None,
+                     districts: str | list[str] | None = None, budget: int | None = None,
+                     config: SitingSettings | dict[str, Any] | None = None, seed: int = 0,
+                     out_dir: str | Path | None = None, existing: str | Path | None = None,
+                     candidates: str | Path | None = None, travel_times: str | Path | None = None,
+                     progress: bool = False) -> SitingPlan:
+    """Plan ``facility`` sites for a model run's ``year`` on the run's own geography.
+
+    ``geography`` defaults to the one rebuilt from the config stored in ``results``; ``districts``
+    (regions and/or codes) to all of them (the CLI passes ``settings.districts``). Demand: persons per district disaggregated to
+    points (see ``demand``), weighted by the age band. Existing provision, candidates and travel times
+    come from files when given (arguments or settings keys), else they are ASSUMED: base-year
+    provision at KMeans centres, candidates from the demand, straight-line reach.
     """
+    t0 = time.perf_counter()
     settings = _settings(config)
     ft = settings.facility(facility)
-    codes = dm.select_districts(np.asarray(results.codes).astype(str), districts)
+    ex_path, ca_path, tt_path = _inputs(settings, existing, candidates, travel_times)
+    geo = geography if geography is not None else run_geography(results)
+    selector = districts
+    codes = dm.select_districts(np.asarray(results.codes).astype(str), selector, geo.districts)
     if not codes:
-        raise InputError("--districts", "districts", districts, "selects no district")
-    table = dm.load_districts()
-    bounds = read_boundaries()
-    shp = dm.shapes(bounds)
+        raise InputError("--districts", "districts", selector, "selects no district")
+    missing = sorted(set(codes) - set(geo.districts["code"].astype(str)))
+    if missing:
+        raise InputError("results", "district", missing[0], f"not in the run's district table ({geo.source})")
     years = [int(y) for y in np.asarray(results.years)]
     base = settings.base_year if settings.base_year is not None else years[0]
     if base not in years:
         raise InputError("siting", "base_year", base, f"not a simulated year ({years[0]}–{years[-1]})")
-    log.info("siting %s %d: disaggregating demand for %d district(s)", ft.name, year, len(codes))
-    dem_t = demand_for_results(results, year, ft, codes, settings, seed, table, shp)
-    dem_b = demand_for_results(results, base, ft, codes, settings, seed, table, shp)
-    existing = dm.default_existing(dem_b, ft, seed)
-    cands = dm.generate_candidates(dem_t, settings, seed)
-    plan = plan_sites(dem_t.drop(columns=["share"]), cands, existing, ft, budget=budget, settings=settings)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=5, desc=f"siting {ft.name} {year}", unit="stage", disable=not progress, leave=False)
+
+    def stage(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update()
+
+    shp, discs = district_shapes(geo, codes)
+    log.info("siting %s %d: demand for %d district(s) of %s", ft.name, year, len(codes), geo.source)
+    dem_t = demand_for_results(results, year, ft, codes, settings, seed, geo, shp)
+    stage("existing provision")
+    if ex_path is not None:
+        existing_df = io.read_existing_csv(ex_path, ft.name)
+    else:
+        dem_b = demand_for_results(results, base, ft, codes, settings, seed, geo, shp)
+        existing_df = dm.default_existing(dem_b, ft, seed)
+    stage("candidates")
+    cands = io.read_candidates_csv(ca_path) if ca_path is not None else dm.generate_candidates(dem_t, settings, seed)
+    tt = io.read_travel_times(tt_path) if tt_path is not None else None
+    log.info("siting %s %d: %d demand points, %d candidates, %d existing sites prepared in %.1f s", ft.name, year,
+             len(dem_t), len(cands), len(existing_df), time.perf_counter() - t0)
+    stage(f"solving (up to {settings.time_limit_s:g} s)")
+    plan = plan_sites(dem_t.drop(columns=["share"]), cands, existing_df, ft, budget=budget, settings=settings,
+                      travel_times=tt)
+    stage("writing")
     plan.year = int(year)
-    plan.boundaries = {c: bounds[c] for c in codes if c in bounds}
-    plan.notes.append(f"existing provision is an ASSUMPTION: base year {base}, capacity = "
-                      f"{ft.provision.value:g} × base-year demand per district, sites at KMeans centres "
-                      f"({ft.provision.citation})")
+    plan.assumed["demand"] = True
+    plan.assumed["candidates"] = ca_path is None
+    plan.boundaries = {c: geo.boundaries[c] for c in codes if geo.boundaries and c in geo.boundaries} or None
+    plan.district_names = _names(geo, codes)
+    if ex_path is None:
+        plan.notes.append(f"existing provision is ASSUMED: base year {base}, capacity = {ft.provision.value:g} × "
+                          f"base-year demand per district, sites at KMeans centres ({ft.provision.citation})")
+    else:
+        plan.notes.append(f"existing provision from {ex_path} ({len(existing_df)} {ft.name} site(s))")
     if ft.beds_per_1000 is not None:
         plan.notes.append(f"hospital capacity rests on {ft.beds_per_1000.value:g} beds per 1 000 residents "
                           f"(verified: {ft.beds_per_1000.citation})")
-    plan.notes.append(f"demand points: {len(dem_t)} ({settings.urban_kernel} urban kernel around district seats, "
-                      f"rural uniform in district polygons), seed {seed}")
+    plan.notes.append(f"demand points ASSUMED: {len(dem_t)} ({settings.urban_kernel} urban kernel around district "
+                      f"seats, rural uniform in district polygons), seed {seed}, districts of {geo.source}")
+    if discs:
+        plan.notes.append(f"no boundary for {len(discs)} district(s) ({', '.join(discs[:5])}"
+                          f"{', …' if len(discs) > 5 else ''}): drawn as a disc of the district's area (assumed)")
     if out_dir is not None:
-        plan.write(out_dir)
+        write_plan(plan, out_dir)
+    stage("done")
+    bar.close()
     return plan
+
+
+def _names(geo: Geography, codes: list[str]) -> dict[str, str]:
+    t = geo.districts.set_index(geo.districts["code"].astype(str))
+    col = "name_en" if "name_en" in t else ("name_zh" if "name_zh" in t else None)
+    return {c: str(t.at[c, col]) for c in codes if col and c in t.index}
 
 
 def plan_from_csv(demand_csv: str | Path, facility: str, *, candidates_csv: str | Path | None = None,
                   existing_csv: str | Path | None = None, budget: int | None = None,
                   config: SitingSettings | dict[str, Any] | None = None, seed: int = 0,
-                  out_dir: str | Path | None = None, boundaries: str | Path | None = None) -> SitingPlan:
-    """Plan from a planner's own CSVs (demand required; candidates generated and no existing if absent).
+                  out_dir: str | Path | None = None, boundaries: str | Path | None = None,
+                  travel_times: str | Path | None = None) -> SitingPlan:
+    """Plan from a planner's own files (demand required; candidates generated and no existing if absent).
 
     Points without a ``district`` column are located in the packaged (or given) district boundaries,
     which also sets their per-district circuity.
     """
     settings = _settings(config)
     ft = settings.facility(facility)
+    ex_path, ca_path, tt_path = _inputs(settings, existing_csv, candidates_csv, travel_times)
     dem = io.read_demand_csv(demand_csv)
     bounds = read_boundaries(boundaries) if boundaries is not None else read_boundaries()
-    shp = dm.shapes(bounds)
     if "district" not in dem or (dem["district"] == "").all():
-        dem["district"] = dm.locate_districts(dem[["lon", "lat"]].to_numpy(float), shp)
-    cands = io.read_candidates_csv(candidates_csv) if candidates_csv is not None else \
-        dm.generate_candidates(dem, settings, seed)
-    existing = io.read_existing_csv(existing_csv) if existing_csv is not None else None
-    plan = plan_sites(dem, cands, existing, ft, budget=budget, settings=settings)
+        dem["district"] = dm.locate_districts(dem[["lon", "lat"]].to_numpy(float), dm.shapes(bounds))
+    cands = io.read_candidates_csv(ca_path) if ca_path is not None else dm.generate_candidates(dem, settings, seed)
+    existing = io.read_existing_csv(ex_path, ft.name) if ex_path is not None else None
+    tt = io.read_travel_times(tt_path) if tt_path is not None else None
+    plan = plan_sites(dem, cands, existing, ft, budget=budget, settings=settings, travel_times=tt)
+    plan.assumed["candidates"] = ca_path is None
     used = set(dem["district"]) | set(plan.sites.get("district", pd.Series(dtype=str)))
     plan.boundaries = {c: b for c, b in bounds.items() if c in used}
     if existing is None:
         plan.notes.append("no existing facilities given: coverage before is 0")
     if out_dir is not None:
-        plan.write(out_dir)
+        write_plan(plan, out_dir)
     return plan

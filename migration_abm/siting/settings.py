@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migration_abm.errors import InputError
+from migration_abm.siting import registry
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,17 @@ class SitingSettings:
     candidates: str = "kmeans"             # "kmeans" or "grid"
     n_candidates: int = 1500
     grid_km: float = 1.0
-    model: str = "capacitated_mclp"        # "mclp", "capacitated_mclp", "lscp"
+    model: str = "capacitated_mclp"        # a name in registry.MODELS
     budget: int = 20                       # new facilities when none is given
-    time_limit_s: float = 60.0
+    time_limit_s: float = 3.0              # per plan; the main job sites two facility types
     mip_gap: float = 0.005
     elderly_weight: float = 1.0            # hospitals: weight of residents aged 65+
     base_year: int | None = None           # default: first year of the results
     facilities: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-type overrides
+    districts: str = "expansion,new_development"  # functional regions and/or codes planned by default
+    existing_csv: str | None = None        # existing facilities (id, lon, lat, capacity, kind); else assumed
+    candidates_csv: str | None = None      # candidate sites (id, lon, lat[, capacity]); else generated
+    travel_times: str | None = None        # demand × site minutes (CSV/Parquet); replaces the radius
 
     _RANGES = {"walk_speed_kmh": (0.5, 20.0), "circuity": (1.0, 3.0), "points_total": (10, 2_000_000),
                "points_min_per_district": (1, 100_000), "urban_density_per_km2": (10.0, 1e6),
@@ -108,7 +113,8 @@ class SitingSettings:
                "grid_km": (0.01, 100.0), "budget": (0, 1_000_000), "time_limit_s": (0.1, 86400.0),
                "mip_gap": (0.0, 1.0), "elderly_weight": (0.0, 100.0), "base_year": (1900, 2200)}
     _CHOICES = {"urban_kernel": ("gaussian", "exponential"), "candidates": ("kmeans", "grid"),
-                "model": ("mclp", "capacitated_mclp", "lscp")}
+                "model": registry.names()}
+    _PATHS = ("existing_csv", "candidates_csv", "travel_times")
     _FAC_KEYS = {"minutes": (0.5, 240.0), "capacity": (1e-9, 1e9), "provision": (0.0, 100.0)}
 
     @classmethod
@@ -142,6 +148,11 @@ class SitingSettings:
                         if not _num(v2) or not lo <= float(v2) <= hi:
                             raise InputError(source, f"facilities.{name}.{k2}", v2, f"must be a number in [{lo}, {hi}]")
                 out.facilities = {k: dict(v) for k, v in value.items()}
+            elif key in cls._PATHS or key == "districts":
+                if not (isinstance(value, str) and value.strip()) and not (key in cls._PATHS and value is None):
+                    raise InputError(source, key, value, "must be a non-empty string" + (
+                        " (a file path)" if key in cls._PATHS else " (regions and/or district codes)"))
+                setattr(out, key, value)
             elif key in cls._CHOICES:
                 if value not in cls._CHOICES[key]:
                     raise InputError(source, key, value, f"must be one of {', '.join(cls._CHOICES[key])}")

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from migration_abm.siting.models import PMedian
+from migration_abm.siting.p_median import PMedian
 
 ORLIB = Path(__file__).resolve().parents[1] / "data" / "orlib"
 

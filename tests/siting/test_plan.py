@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import json
 
 import numpy as np
@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from migration_abm.cli import main as cli_main
-from migration_abm.cli import site as site_cli
 from migration_abm.errors import InputError
 from migration_abm.siting import SitingSettings, plan_for_results, plan_from_csv
 from migration_abm.siting.demand import district_demand, locate_districts, sample_points, shapes
@@ -34,7 +33,9 @@ def test_end_to_end_coverage_rises(fake_results, tmp_path) -> None:
                  "map.png"):
         assert (tmp_path / name).stat().st_size > 0
     gj = json.loads((tmp_path / "sites.geojson").read_text())
-    assert len(gj["features"]) == len(plan.sites)
+    layers = pd.Series([f["properties"]["layer"] for f in gj["features"]])
+    assert (layers == "site").sum() == len(plan.sites)
+    assert (layers == "catchment").sum() == plan.assignment["site_id"].nunique() > 0
     # capacity respected at every open site
     assert np.all(plan.sites["load"] <= plan.sites["capacity"] + 1e-6)
 
@@ -96,22 +97,43 @@ def test_csv_plan_and_cli(tmp_path, capsys) -> None:
     c = _write(tmp_path / "c.csv", [[f"c{i}", 106.50 + 0.08 * x, 29.52 + 0.08 * y] for i, (x, y) in
                                     enumerate(rng.random((60, 2)))], ["id", "lon", "lat"])
     e = _write(tmp_path / "e.csv", [["old1", 106.54, 29.56, 2000]], ["id", "lon", "lat", "capacity"])
-    ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers()
-    site_cli.add_parser(sub)
     out = tmp_path / "out"
-    args = ap.parse_args(["site", "--demand", str(d), "--candidates", str(c), "--existing", str(e), "--facility",
-                          "clinic", "--budget", "4", "--model", "mclp", "--out", str(out), "-q"])
-    assert args.func(args) == 0
+    argv = ["site", "--demand", str(d), "--candidates", str(c), "--existing", str(e), "--facility", "clinic",
+            "--budget", "4", "--model", "mclp", "--out", str(out), "-q"]
+    assert cli_main(argv) == 0
     assert "clinic: " in capsys.readouterr().out
     sites = pd.read_csv(out / "sites.csv")
     assert (sites["status"] == "new").sum() == 4 and (sites["status"] == "existing").sum() == 1
     summ = pd.read_csv(out / "summary.csv").iloc[0]
     assert summ["weighted_after_pct"] > summ["weighted_before_pct"]
-    bad = ap.parse_args(["site", "--demand", str(d), "--facility", "clinic", "--budget", "-1", "-q"])
-    with pytest.raises(InputError):
-        bad.func(bad)
+    assert cli_main(argv) == 2  # an earlier plan is not replaced silently
+    assert cli_main(argv + ["--overwrite"]) == 0
+    assert cli_main(["site", "--demand", str(d), "--facility", "clinic", "--budget", "-1", "-q"]) == 2
     assert cli_main(["site", "--facility", "clinic", "-q"]) == 2  # neither --results nor --demand
+
+
+def test_p_median_through_the_cli(tmp_path, capsys) -> None:
+    """p-median is selectable from the CLI (registry name) and solves a small instance to optimality."""
+    rng = np.random.default_rng(5)
+    n = 120
+    pts = np.column_stack([106.50 + 0.03 * rng.random(n), 29.52 + 0.03 * rng.random(n), rng.integers(1, 9, n)])
+    d = _write(tmp_path / "d.csv", pts, ["lon", "lat", "weight"])
+    c = _write(tmp_path / "c.csv", [[f"c{i}", 106.50 + 0.03 * x, 29.52 + 0.03 * y] for i, (x, y) in
+                                    enumerate(rng.random((12, 2)))], ["id", "lon", "lat"])
+    out = tmp_path / "pm"
+    assert cli_main(["site", "--demand", str(d), "--candidates", str(c), "--facility", "clinic", "--budget", "3",
+                     "--model", "p_median", "--out", str(out), "-q"]) == 0
+    assert "[p_median]" in capsys.readouterr().out
+    summ = pd.read_csv(out / "summary.csv").iloc[0]
+    assert summ["model"] == "p_median" and summ["status"] == "optimal" and summ["new_sites"] == 3
+    # brute force over all 3-subsets of the 12 candidates on the same walking minutes
+    from migration_abm.siting.plan import _circuity, walk_minutes
+
+    cand, dem = pd.read_csv(c), pd.read_csv(out / "demand.csv", dtype={"district": str})
+    s = SitingSettings()
+    cost = walk_minutes(pts[:, :2], cand[["lon", "lat"]].to_numpy(), _circuity(dem, s), s)
+    best = min(pts[:, 2] @ cost[:, list(k)].min(axis=1) for k in itertools.combinations(range(12), 3))
+    assert summ["objective"] == pytest.approx(best, rel=1e-6)
 
 
 def test_settings_validation() -> None:
