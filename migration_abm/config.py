@@ -360,6 +360,10 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
         if gy not in have:
             raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
                               f"no district GDP for that year; use 0 or one of {have}")
+    ref = cfg.external.in_reference_year
+    if ref and not 1900 <= ref <= 2200:
+        raise ConfigError(src("external.in_reference_year"), "external.in_reference_year", ref,
+                          "must be 0 (the first simulated year) or a calendar year in [1900, 2200]")
     _validate_demography(cfg, src)
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:

@@ -151,3 +151,10 @@ def test_log_levels_and_quiet_dask(cli, monkeypatch, flags, level):
 def test_unknown_set_key_suggests(cli):
     code, _, err = cli("config", "show", str(REPO / "configs" / "baseline.toml"), "--set", "behaviour.beta_stya=1")
     assert code == 2 and "did you mean 'beta_stay'?" in err
+
+
+def test_site_model_choices_are_the_registry(cli):
+    from migration_abm.siting import registry
+
+    code, out, _ = cli("site", "--help")
+    assert code == 0 and all(name in out for name in registry.names())

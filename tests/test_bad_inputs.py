@@ -292,8 +292,11 @@ def test_run_with_different_overrides_keeps_both_and_refuses_a_rerun(cli, tmp_pa
     assert cli("-q", "run", base, *QUICK)[0] == 0
     assert cli("-q", "run", base, *QUICK, "--set", "behaviour.beta_stay=1.5")[0] == 0
     assert cli("-q", "run", base, "--set", "behaviour.beta_stay=1.5", *QUICK)[0] == 2  # same overrides, any order
-    files = sorted(p.name for p in (tmp_path / "results").glob("*.h5"))
-    assert len(files) == 2 and all(f.startswith("baseline_seed20100728_") for f in files), files
+    files = sorted((tmp_path / "results").glob("*.h5"))
+    assert len(files) == 2 and all(f.name.startswith("baseline_seed20100728_") for f in files), files
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in files)  # honours the umask
     code, _, err = cli("-q", "run", base, *QUICK, "--force")
     assert code == 0, err
 
