@@ -58,6 +58,8 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else data_path("chongqing_districts.csv")
     src = str(path)
+    if "\x00" in src:
+        raise InputError(src, "file", src, "not a valid path (NUL byte)")
     if path.is_dir():
         raise InputError(src, "file", src, "is a folder, not a district CSV")
     try:
@@ -132,6 +134,8 @@ def read_boundaries(path: str | Path | None = None) -> dict[str, list[list[np.nd
     """District polygons from GeoJSON: code -> list of polygons, each a list of rings (n x 2 lon/lat)."""
     path = Path(path) if path is not None else data_path("chongqing_districts.geojson")
     src = str(path)
+    if "\x00" in src:
+        raise InputError(src, "file", src, "not a valid path (NUL byte)")
     if Path(path).is_dir():
         raise InputError(src, "file", src, "is a folder, not a GeoJSON file")
     try:

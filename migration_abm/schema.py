@@ -85,7 +85,7 @@ def _extends_target(raw: dict, path: Path) -> Path | None:
     if "extends" not in raw:
         return None
     parent, src = raw.pop("extends"), str(path)
-    if not isinstance(parent, str) or not parent.strip():
+    if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
         raise ConfigError(src, "extends", parent, "must be a path string naming a TOML file")
     target = (path.parent / parent).resolve()
     if target.is_dir():
@@ -119,6 +119,9 @@ def read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = (),
             if isinstance(node, dict):
                 for k in keys:
                     v = node.get(k)
+                    if isinstance(v, str) and (not v.strip() or "\x00" in v):
+                        raise ConfigError(str(current), f"{table}.{k}" if table else k, v,
+                                          f"must name a file or one of {', '.join(PACKAGED)}")
                     if isinstance(v, str) and v not in PACKAGED and not Path(v).is_absolute():
                         node[k] = str((current.parent / v).resolve())
         current = nxt

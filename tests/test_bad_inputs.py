@@ -88,6 +88,17 @@ def test_folder_where_a_file_is_expected(refused, tmp_path, case):
     refused(*argv, culprits=culprits)
 
 
+@pytest.mark.parametrize("text, culprits", [
+    ('extends = "a\\u0000b"\n', ("c.toml", "extends")),
+    ('[data]\nregions = "a\\u0000b"\n', ("c.toml", "data.regions")),
+    ('[data]\nregions = ""\n', ("c.toml", "data.regions", "''")),
+    ('[data]\nboundaries = " "\n', ("c.toml", "data.boundaries")),
+], ids=["NUL in extends (was ValueError)", "NUL in regions (was ValueError)", "empty regions", "blank boundaries"])
+def test_path_string_naming_nothing(refused, tmp_path, text, culprits):
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    refused("run", "c.toml", culprits=culprits)
+
+
 # --------------------------------------------------------------------------------------------------
 # extends chains
 # --------------------------------------------------------------------------------------------------
@@ -249,11 +260,11 @@ def _outputs_setup(tmp_path: Path) -> None:
 OUTPUT_CASES = {
     "run --out under a regular file": (("run", BASE, "--out", "afile/x.h5"), ("--out", "afile", "not a folder")),
     "run --out an existing result": (("run", BASE, "--out", "old.h5"), ("--out", "old.h5", "--force")),
-    "run --out a folder": (("run", BASE, "--out", "adir.h5"), ("--out", "adir.h5", "folder")),
+    "run --out a folder": (("run", BASE, "--out", "adir.h5"), ("--out", "adir.h5", "is a directory")),
     "run default out exists": (("run", BASE), ("baseline_seed20100728.h5", "--force")),
     "run --site plan folder under a file": (("run", BASE, "--out", "afile/x.h5", "--site"), ("afile",)),
     "site --out an existing file": (("site", "--demand", "d.csv", "--facility", "hospital", "--out", "afile"),
-                                    ("--out", "afile", "a folder is needed")),
+                                    ("--out", "afile", "a directory is needed")),
     "site --out under a file": (("site", "--demand", "d.csv", "--facility", "hospital", "--out", "afile/plan"),
                                 ("--out", "afile")),
     "site default out holds a plan": (("site", "--demand", "d.csv", "--facility", "hospital"),
@@ -448,6 +459,20 @@ def test_fuzz_config_reader(tmp_path, seed):
         path.write_text(_mutate_toml(rng, text), encoding="utf-8")
         try:
             load_config(path)
+        except InputError:
+            continue
+
+
+@pytest.mark.parametrize("name", ["hukou_job_matching.toml", "sensitivity_sobol.toml"])
+def test_fuzz_experiment_reader(tmp_path, name):
+    from migration_abm.experiments.spec import Experiment
+
+    rng, path = random.Random(name), tmp_path / name
+    text = (REPO / "experiments" / name).read_text(encoding="utf-8").replace('"../configs/', f'"{REPO.as_posix()}/configs/')
+    for _ in range(30):
+        path.write_text(_mutate_toml(rng, text), encoding="utf-8")
+        try:
+            Experiment.from_toml(path).design_points()
         except InputError:
             continue
 

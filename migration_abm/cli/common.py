@@ -108,9 +108,9 @@ def check_output_path(path: str | Path, label: str = "--out", *, folder: bool = 
     path = Path(path)
     if path.exists():
         if folder and not path.is_dir():
-            raise InputError(label, label.lstrip("-"), str(path), "is a file; a folder is needed here")
+            raise InputError(label, label.lstrip("-"), str(path), "is a file; a directory is needed here")
         if not folder and path.is_dir():
-            raise InputError(label, label.lstrip("-"), str(path), "is a folder; a file path is needed here")
+            raise InputError(label, label.lstrip("-"), str(path), "is a directory; a file path is needed here")
         if not (force or exist_ok) and (not folder or any(path.iterdir())):
             raise InputError(label, label.lstrip("-"), str(path), "already exists; use --force to replace it "
                              "or choose another --out")
