@@ -271,7 +271,8 @@ OUTPUT_CASES = {
                                       ("results/site/d/hospital", "--overwrite")),
     "sweep --out under a file": (("sweep", REPO / "experiments" / "hukou_job_matching.toml", "--out", "afile/s.h5"),
                                  ("--out", "afile")),
-    "validate --out an existing file": (("validate", "--config", REPO / "configs" / "hindcast_2010.toml", "--out", "afile"),
+    "validate --out an existing file": (("validate", "--config", REPO / "configs" / "hindcast_2010.toml", "--forward-config", BASE,
+                                         "--out", "afile"),
                                         ("--out", "afile")),
     "compare --out under a file": (("compare", BASE, "--out", "afile/cmp"), ("--out", "afile")),
 }
