@@ -350,12 +350,25 @@ def test_in_range_edge_values_simulate(item):
 
 def test_explosive_trajectory_warns_one_line(cli, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    code, _, err = cli("run", str(BASE), "--set", "run.households_per_agent=2000", "--set", "run.end_year=2024",
+    code, _, err = cli("run", str(BASE), "--replicates", "1", "--set", "run.households_per_agent=2000", "--set", "run.end_year=2024",
                        "--set", "external.in_persons_per_year=1e7", "--set", "external.in_growth=0.2")
     warned = [r for r in caplog.records if "implausible trajectory" in r.getMessage()]
     assert code == 0, err
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING and "city population" in warned[0].getMessage()
     assert "\n" not in warned[0].getMessage()
+
+
+def test_override_of_a_posterior_column_warns(monkeypatch, caplog, tmp_path):
+    from migration_abm.cli.run import warn_overrides_drawn
+    from migration_abm.config import load_config
+
+    post = tmp_path / "post.csv"
+    post.write_text("generation,particle,external.in_growth\n0,0,0.01\n", encoding="utf-8")
+    cfg = load_config(BASE, [f"run.posterior={post.as_posix()!r}".replace("'", '"')])
+    warn_overrides_drawn(cfg, ["external.in_growth=0.1", "behaviour.beta_stay=1"])
+    warn_overrides_drawn(cfg, ["behaviour.beta_stay=1"])
+    msgs = [r.getMessage() for r in caplog.records if "run.posterior" in r.getMessage()]
+    assert len(msgs) == 1 and "external.in_growth" in msgs[0] and "beta_stay" not in msgs[0]
 
 
 def _results(pop: np.ndarray):

@@ -60,6 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.site:
         check_output_path(siting_dir(out), folder=True, force=args.force)
     check_inputs(cfg)
+    if args.replicates > 1:
+        warn_overrides_drawn(cfg, args.overrides)
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     if args.replicates == 1:
@@ -76,6 +78,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.site:
         site_final_year(res, cfg, siting_dir(out), seed, progress=not args.quiet)
     return 0
+
+
+def warn_overrides_drawn(cfg: object, overrides: list[str]) -> None:
+    """One warning line if a ``--set`` key is also a column of ``run.posterior``: each ensemble replicate
+    draws that value from the posterior, so the override would not show in the result."""
+    if not cfg.run.posterior or not overrides:
+        return
+    with open(cfg.run.posterior, encoding="utf-8") as fh:
+        columns = set(fh.readline().strip().split(","))
+    drawn = [k for k in (item.partition("=")[0].strip() for item in overrides) if k in columns]
+    if drawn:
+        log.warning("--set %s: drawn from run.posterior (%s) in every replicate, so the override is not used; "
+                    "add --replicates 1 or --set run.posterior=''", ", ".join(drawn), cfg.run.posterior)
 
 
 def siting_dir(out: Path) -> Path:
