@@ -8,6 +8,8 @@ say plainly that they are assumptions (most are then calibrated, see ``docs/VALI
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ class DataConfig:
 @dataclass
 class PopulationConfig:
     household_size: float = _p(2.70, 1.0, 8.0, "mean persons per household at the base year (2010 census: 2.70)")
-    max_household_size: int = _p(8, 2, 12, "largest household generated")
+    max_household_size: int = _p(8, 3, 12, "largest household generated (>= 3: arrivals are head, spouse and child)")
     share_0_14: float = _p(0.1698, 0.0, 1.0, "city age share 0-14 at the base year (2010 census 16.98 %)")
     share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
     old_age: int = _p(65, 60, 65, "lower age of the share_65_plus band: 65, or 60 for censuses that report 60+ "
@@ -176,12 +178,12 @@ class ExternalConfig:
     out_unemployed: float = _p(1.0, -10, 10, "log-odds added to leaving if jobless")
     out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
     out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
-    in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China in the first simulated year (before control)")
+    in_persons_per_year: float = _p(300000.0, 0.0, 1e7, "persons arriving from the rest of China in the first simulated year (before control)")
     in_reference_year: int = _p(0, 0, 2200, "calendar year whose arrivals in_persons_per_year gives (0 = the first "
                                 "simulated year); a 2020 projection and a 2010 hindcast then share one arrivals path")
-    in_growth: float = _p(0.0, -0.5, 0.5, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
+    in_growth: float = _p(0.0, -0.2, 0.2, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
     in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
-    control_total: dict[str, float] = _p({}, 0.0, None, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
+    control_total: dict[str, float] = _p({}, 0.0, 2e9, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
 
 
 @dataclass
@@ -350,10 +352,51 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     if gy and gy > cfg.run.start_year:
         raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
                           f"must be <= run.start_year ({cfg.run.start_year}): no data from after a run's start")
+    if gy and cfg.data.regions == "chongqing":
+        from migration_abm.geography import data_path
+
+        with data_path("chongqing_district_economy.csv").open(encoding="utf-8") as fh:
+            have = sorted(int(c[4:]) for c in fh.readline().strip().split(",") if re.fullmatch(r"gdp_\d{4}", c))
+        if gy not in have:
+            raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
+                              f"no district GDP for that year; use 0 or one of {have}")
+    ref = cfg.external.in_reference_year
+    if ref and not 1900 <= ref <= 2200:
+        raise ConfigError(src("external.in_reference_year"), "external.in_reference_year", ref,
+                          "must be 0 (the first simulated year) or a calendar year in [1900, 2200]")
+    _validate_demography(cfg, src)
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:
         raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",
                           reloc.end_year, "must be >= start_year")
+
+
+#: largest death hazard accepted at the old-age threshold (63 % die within the year): beyond it the
+#: old-age survival curve underflows to zero and the base-year age distribution cannot be drawn
+MAX_OLD_AGE_HAZARD = 1.0
+#: fewest adults per household on average: every generated household needs one
+MIN_ADULTS_PER_HOUSEHOLD = 1.02
+
+
+def _validate_demography(cfg: Config, src: Any) -> None:
+    """Cross-field limits the population synthesis needs: a drawable old-age survival curve and enough
+    adults for every household to have one."""
+    d, p = cfg.demography, cfg.population
+    hazard = d.mortality_makeham + d.mortality_gompertz_a * math.exp(d.mortality_gompertz_b * p.old_age)
+    if hazard > MAX_OLD_AGE_HAZARD:
+        raise ConfigError(src("demography.mortality_gompertz_b"), "demography.mortality_gompertz_b",
+                          d.mortality_gompertz_b, f"with mortality_gompertz_a = {d.mortality_gompertz_a} the death "
+                          f"hazard at age {p.old_age} is {hazard:.3g} (must be <= {MAX_OLD_AGE_HAZARD})")
+    # ages 15..old_age-1 are uniform within their band, so 15-17 take 3 of its years
+    adult_share = 1 - p.share_0_14 - 3 * (1 - p.share_0_14 - p.share_65_plus) / (p.old_age - 15)
+    lam, k_max = p.household_size - 1, p.max_household_size
+    pois = [1.0] + [0.0] * (k_max - 1) if lam <= 0 else \
+        [math.exp(-lam + k * math.log(lam) - math.lgamma(k + 1)) for k in range(k_max)]
+    size = sum((1 + k) * q for k, q in enumerate(pois)) + k_max * max(0.0, 1 - sum(pois))  # E[min(1 + Poisson, K)]
+    if adult_share * size < MIN_ADULTS_PER_HOUSEHOLD:
+        raise ConfigError(src("population.household_size"), "population.household_size", p.household_size,
+                          f"too few adults for every household to have one ({adult_share * size:.2f} adults per "
+                          f"household with share_0_14 = {p.share_0_14}; need >= {MIN_ADULTS_PER_HOUSEHOLD})")
 
 
 def _validate_siting(cfg: Config, src: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.errors import InputError
+from migration_abm.schema import did_you_mean
 
 #: The five functional regions of the 2013 strategy, in reporting order.
 REGIONS: tuple[str, ...] = ("core", "expansion", "new_development", "northeast_eco", "southeast_eco")
@@ -33,6 +35,8 @@ ZONES: dict[str, tuple[str, ...]] = {
 
 EARTH_RADIUS_KM = 6371.0088
 REQUIRED_COLUMNS = ("code", "name_zh", "name_en", "kind", "functional_region", "area_km2", "lat", "lon")
+#: largest district population accepted (generous: above any country's, yet keeps agent counts finite)
+MAX_DISTRICT_POPULATION = 2e9
 _POP_COL = re.compile(r"^pop_(\d{4})$")
 
 
@@ -54,30 +58,48 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else data_path("chongqing_districts.csv")
     src = str(path)
+    if "\x00" in src:
+        raise InputError(src, "file", src, "not a valid path (NUL byte)")
+    if path.is_dir():
+        raise InputError(src, "file", src, "is a folder, not a district CSV")
     try:
-        table = pd.read_csv(path, dtype={"code": str})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
+            table = pd.read_csv(path, dtype={"code": str}, index_col=False)
+    except pd.errors.ParserWarning:
+        raise InputError(src, "rows", src, "a row has more fields than the header") from None
     except FileNotFoundError:
         raise InputError(src, "file", src, "file not found") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(src, "file", src, f"not a readable CSV ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(src, "file", src, "empty file (no header, no rows)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(src, "file", src, f"not UTF-8 text (byte {exc.start})") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise InputError(src, "file", src, f"not a readable CSV ({' '.join(str(exc).split())})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(src, "columns", missing, "required column(s) missing")
     years = census_years(table)
     if not years:
         raise InputError(src, "columns", list(table.columns), "no census column named pop_YYYY")
+    if table.empty:
+        raise InputError(src, "rows", 0, "no district rows (header only)")
 
     def bad(row: int, col: str, reason: str) -> InputError:
         return InputError(src, f"row {row + 2}, column {col}", table.at[row, col], reason)
 
+    blank = table["code"].isna() | (table["code"].astype(str).str.strip() == "")
+    if blank.any():
+        raise bad(int(np.flatnonzero(blank)[0]), "code", "missing district code")
     table["code"] = table["code"].astype(str).str.strip()
     dup = table["code"].duplicated()
     if dup.any():
         raise bad(int(np.flatnonzero(dup)[0]), "code", "duplicate district code")
     for i, reg in enumerate(table["functional_region"]):
         if reg not in REGIONS:
-            raise bad(i, "functional_region", f"must be one of {', '.join(REGIONS)}")
-    numeric = ["area_km2", "lat", "lon"] + [f"pop_{y}" for y in years]
+            raise bad(i, "functional_region", f"must be one of {', '.join(REGIONS)}" + did_you_mean(str(reg), REGIONS))
+    urban_rural = [c for c in table.columns if re.fullmatch(r"(urban|rural)_\d{4}", str(c))]
+    numeric = ["area_km2", "lat", "lon"] + [f"pop_{y}" for y in years] + urban_rural
     for col in numeric:
         values = pd.to_numeric(table[col], errors="coerce")
         nonnum = values.isna() & table[col].notna()
@@ -88,13 +110,21 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
         out = table[col].isna() | (table[col] < lo) | (table[col] > hi)
         if out.any():
             raise bad(int(np.flatnonzero(out)[0]), col, f"must be within [{lo}, {hi}]")
-    nonpos = table["area_km2"].isna() | (table["area_km2"] <= 0)
+    for col in urban_rural:
+        out = (table[col] < 0) | np.isinf(table[col])
+        if out.any():
+            raise bad(int(np.flatnonzero(out)[0]), col, "must be a finite number >= 0")
+    nonpos = table["area_km2"].isna() | (table["area_km2"] <= 0) | np.isinf(table["area_km2"])
     if nonpos.any():
         raise bad(int(np.flatnonzero(nonpos)[0]), "area_km2", "must be a positive number")
     for y in years:
-        neg = table[f"pop_{y}"] < 0
-        if neg.any():
-            raise bad(int(np.flatnonzero(neg)[0]), f"pop_{y}", "population must be >= 0")
+        col = table[f"pop_{y}"]
+        out = (col < 0) | (col > MAX_DISTRICT_POPULATION) | np.isinf(col)
+        if out.any():
+            raise bad(int(np.flatnonzero(out)[0]), f"pop_{y}",
+                      f"population must be within [0, {MAX_DISTRICT_POPULATION:.0e}]")
+        if col.notna().any() and not (col > 0).any():
+            raise InputError(src, f"pop_{y}", float(col.fillna(0).sum()), "no district has a positive population")
         flag = f"pop_{y}_imputed"
         table[flag] = table[flag].fillna(0).astype(bool) if flag in table.columns else False
     return table
@@ -103,18 +133,35 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
 def read_boundaries(path: str | Path | None = None) -> dict[str, list[list[np.ndarray]]]:
     """District polygons from GeoJSON: code -> list of polygons, each a list of rings (n x 2 lon/lat)."""
     path = Path(path) if path is not None else data_path("chongqing_districts.geojson")
+    src = str(path)
+    if "\x00" in src:
+        raise InputError(src, "file", src, "not a valid path (NUL byte)")
+    if Path(path).is_dir():
+        raise InputError(src, "file", src, "is a folder, not a GeoJSON file")
     try:
-        gj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), "file", str(path), f"not a readable GeoJSON ({exc})") from None
+        gj = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(src, "file", src, f"not a readable GeoJSON ({' '.join(str(exc).split())})") from None
+    features = gj.get("features") if isinstance(gj, dict) else None
+    if not isinstance(features, list):
+        raise InputError(src, "features", None, "not a GeoJSON FeatureCollection")
     out: dict[str, list[list[np.ndarray]]] = {}
-    for i, feat in enumerate(gj.get("features", [])):
-        code = str(feat.get("properties", {}).get("code", ""))
-        geom = feat.get("geometry") or {}
-        if not code or geom.get("type") not in ("Polygon", "MultiPolygon"):
-            raise InputError(str(path), f"features[{i}]", code or None, "needs properties.code and a (Multi)Polygon")
-        polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-        out[code] = [[np.asarray(ring, dtype=float)[:, :2] for ring in poly] for poly in polys]
+    for i, feat in enumerate(features):
+        props = feat.get("properties") if isinstance(feat, dict) else None
+        code = str(props.get("code", "")) if isinstance(props, dict) else ""
+        geom = (feat.get("geometry") if isinstance(feat, dict) else None) or {}
+        if not code or not isinstance(geom, dict) or geom.get("type") not in ("Polygon", "MultiPolygon"):
+            raise InputError(src, f"features[{i}]", code or None, "needs properties.code and a (Multi)Polygon")
+        polys = [geom.get("coordinates")] if geom["type"] == "Polygon" else geom.get("coordinates")
+        try:
+            rings = [[np.asarray(ring, dtype=float)[:, :2] for ring in poly] for poly in polys]
+        except (TypeError, ValueError, IndexError):
+            rings = []
+        if not rings or any(not poly or any(r.ndim != 2 or r.shape[1] != 2 or len(r) < 3 or not np.isfinite(r).all() for r in poly)
+                            for poly in rings):
+            raise InputError(src, f"features[{i}].geometry.coordinates", code,
+                             "rings must be lists of at least 3 finite [lon, lat] points")
+        out[code] = rings
     return out
 
 

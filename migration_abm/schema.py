@@ -55,41 +55,80 @@ def _mark(v: Any, key: str, source: str, prov: dict[str, str]) -> None:
             _mark(v2, f"{key}.{k2}", source, prov)
 
 
+#: longest ``extends`` chain accepted (a cycle or a generated chain fails cleanly instead of recursing)
+MAX_EXTENDS_DEPTH = 32
+
+
 def read_toml_file(path: Path, what: str = "config") -> dict:
-    """Parse a TOML file; a missing or malformed file is a one-line ConfigError naming it."""
+    """Parse a TOML file; a missing, unreadable, non-UTF-8 or malformed file is a one-line ConfigError."""
     src = str(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(src, "file", src, f"{what} file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise ConfigError(src, "file", src, f"is a folder; a {what} TOML file is needed") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(src, "file", src, f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(src, "file", src, f"cannot read {what} file ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(src, "file", src, f"invalid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(src, "file", src, "invalid TOML (nested too deeply)") from None
+
+
+def _extends_target(raw: dict, path: Path) -> Path | None:
+    """The file ``raw``'s ``extends`` names (relative to ``path``), checked to be an existing file."""
+    if "extends" not in raw:
+        return None
+    parent, src = raw.pop("extends"), str(path)
+    if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
+        raise ConfigError(src, "extends", parent, "must be a path string naming a TOML file")
+    target = (path.parent / parent).resolve()
+    if target.is_dir():
+        raise ConfigError(src, "extends", parent, "is a folder, not a TOML file")
+    if not target.exists():
+        raise ConfigError(src, "extends", parent, f"file not found ({target})")
+    return target
 
 
 def read_toml(path: Path, prov: dict[str, str], seen: tuple[Path, ...] = (),
               path_keys: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Read a TOML file following ``extends`` (relative to the file), recording which file set each
     dotted key in ``prov``. String values under ``path_keys`` ({table: keys}) are made absolute
-    relative to the file that names them (packaged names such as 'chongqing' stay)."""
-    path = path.resolve()
-    src = str(path)
-    if path in seen:
-        raise ConfigError(src, "extends", str(path), "circular extends")
-    raw = read_toml_file(path)
-    base: dict = {}
-    if "extends" in raw:
-        parent = raw.pop("extends")
-        if not isinstance(parent, str):
-            raise ConfigError(src, "extends", parent, "must be a path string")
-        base = read_toml(path.parent / parent, prov, seen + (path,), path_keys)
-    for table, keys in (path_keys or {}).items():
-        node = raw.get(table) if table else raw
-        if isinstance(node, dict):
-            for k in keys:
-                v = node.get(k)
-                if isinstance(v, str) and v not in PACKAGED and not Path(v).is_absolute():
-                    node[k] = str((path.parent / v).resolve())
-    return merge(base, raw, prov, src)
+    relative to the file that names them (packaged names such as 'chongqing' stay). The chain is read
+    iteratively and may be at most :data:`MAX_EXTENDS_DEPTH` files long."""
+    chain: list[tuple[Path, dict]] = []
+    visited = list(seen)
+    current: Path | None = path.resolve()
+    while current is not None:
+        if current in visited:
+            raise ConfigError(str(chain[-1][0] if chain else current), "extends", str(current), "circular extends")
+        if len(chain) == MAX_EXTENDS_DEPTH:
+            raise ConfigError(str(chain[-1][0]), "extends", str(current),
+                              f"extends chain longer than {MAX_EXTENDS_DEPTH} files")
+        raw = read_toml_file(current)
+        visited.append(current)
+        chain.append((current, raw))
+        nxt = _extends_target(raw, current)
+        for table, keys in (path_keys or {}).items():
+            node = raw.get(table) if table else raw
+            if isinstance(node, dict):
+                for k in keys:
+                    v = node.get(k)
+                    if isinstance(v, str) and (not v.strip() or "\x00" in v):
+                        raise ConfigError(str(current), f"{table}.{k}" if table else k, v,
+                                          f"must name a file or one of {', '.join(PACKAGED)}")
+                    if isinstance(v, str) and v not in PACKAGED and not Path(v).is_absolute():
+                        node[k] = str((current.parent / v).resolve())
+        current = nxt
+    merged: dict = {}
+    for file, raw in reversed(chain):
+        merged = merge(merged, raw, prov, str(file))
+    return merged
 
 
 def parse_value(text: str) -> Any:
@@ -248,11 +287,14 @@ def load(cls: type, path: str | Path | None, overrides: dict[str, Any] | list[st
          check: Callable[[Any, dict[str, str]], None] | None = None) -> Any:
     """Read a TOML file (following ``extends``), apply overrides, build ``cls`` and run ``check``."""
     prov: dict[str, str] = {}
-    raw = read_toml(Path(path), prov, path_keys=path_keys) if path is not None else {}
-    if overrides:
-        apply_overrides(raw, overrides, override_source, prov)
     source = str(Path(path).resolve()) if path is not None else "<defaults>"
-    obj = build(cls, raw, prov, source)
+    try:
+        raw = read_toml(Path(path), prov, path_keys=path_keys) if path is not None else {}
+        if overrides:
+            apply_overrides(raw, overrides, override_source, prov)
+        obj = build(cls, raw, prov, source)
+    except RecursionError:
+        raise ConfigError(source, "file", source, "tables nested too deeply") from None
     if hasattr(obj, "source"):
         obj.source = source
     if check is not None:

@@ -222,8 +222,8 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     """Run every test for the model and the baselines, write tables, figures and the report.
 
     ``config`` drives the tests from 2010 and 2000 (a hindcast config with start-year inputs), the
-    forward test uses ``forward_config`` (a 2020-base config) if given; ``posterior`` defaults to the
-    config's ``run.posterior``."""
+    forward test uses ``forward_config`` (a 2020-base config) if given. ``posterior`` is never taken from
+    the configs' ``run.posterior``: that one may be fitted to data after ``fit_until``."""
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
@@ -240,9 +240,8 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         model_pop = years = None
         if replicates > 0:
             cfg = forward_config if test.name == "forward" and forward_config is not None else config
-            post = posterior if posterior is not None else (cfg.run.posterior or None)
             model_pop, runs = run_model(cfg, test.start_year, max(until, 2023 if test.name == "temporal" else until),
-                                        replicates, truth, post)
+                                        replicates, truth, posterior)
             years = runs[0].years
             if test.name == "temporal":
                 temporal_runs = runs
@@ -261,7 +260,6 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
                               out / "regions_observed_vs_simulated.png")
         plot_district_trajectories(geo, temporal_runs, flags, out / "district_trajectories.png")
-    posterior = posterior if posterior is not None else (config.run.posterior or None)
     if forward_config is not None and "forward" in notes:
         notes["forward"] += f"; model config `{forward_config.source}`"
     write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,

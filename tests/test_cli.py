@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,46 @@ def test_internal_error_exit_1(cli, monkeypatch):
     monkeypatch.setattr(geography.Geography, "load", classmethod(lambda cls, *a, **k: broken()))
     code, _, err = cli("info")
     assert code == 1 and "internal error: RuntimeError: bug" in err
+
+
+def _subparser(path: tuple[str, ...]) -> argparse.ArgumentParser:
+    p = build_parser()
+    for name in path:
+        p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return p
+
+
+@pytest.mark.parametrize("command", [()] + COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_help_is_plain_text_and_every_option_documented(cli, command):
+    code, out, _ = cli(*command, "--help")
+    assert code == 0 and "``" not in out and ":class:" not in out and "wired in" not in out
+    undocumented = [a.option_strings for a in _subparser(command)._actions if a.option_strings and not a.help]
+    assert undocumented == []
+
+
+def test_worker_defaults_agree():
+    helps = {name: next(a.help for a in _subparser((name,))._actions if "--workers" in a.option_strings)
+             for name in ("sweep", "calibrate")}
+    assert helps["calibrate"].startswith(helps["sweep"]) and "all cores" in helps["sweep"]
+
+
+@pytest.mark.parametrize("flags, level", [((), logging.WARNING), (("-v",), logging.INFO), (("-q",), logging.ERROR)])
+def test_log_levels_and_quiet_dask(cli, monkeypatch, flags, level):
+    seen = {}
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: seen.update(kw))
+    code, _, err = cli(*flags, "config", "show", str(REPO / "configs" / "baseline.toml"))
+    assert code == 0, err
+    assert seen["level"] == level
+    assert os.environ["DASK_LOGGING__DISTRIBUTED"] == ("info" if flags == ("-v",) else "warning")
+
+
+def test_unknown_set_key_suggests(cli):
+    code, _, err = cli("config", "show", str(REPO / "configs" / "baseline.toml"), "--set", "behaviour.beta_stya=1")
+    assert code == 2 and "did you mean 'beta_stay'?" in err
+
+
+def test_site_model_choices_are_the_registry(cli):
+    from migration_abm.siting import registry
+
+    code, out, _ = cli("site", "--help")
+    assert code == 0 and all(name in out for name in registry.names())

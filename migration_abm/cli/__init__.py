@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from migration_abm import app
 from migration_abm.cli import calibrate, config, info, run, site, sweep, validate
-from migration_abm.cli.common import add_logging_flags
+from migration_abm.cli.common import Parser, add_logging_flags
 from migration_abm.errors import InputError
 
 SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate, app)
@@ -20,7 +21,7 @@ SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate, app)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="migration-abm", description=__doc__.splitlines()[0].replace("``", ""))
+    parser = Parser(prog="migration-abm", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_dask(verbose: bool) -> None:
+    """Dask's INFO lines (scheduler/worker start-up) only with -v: set before dask is imported (its
+    workers inherit the environment) and on its loggers if it already is."""
+    level = "info" if verbose else "warning"
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = level
+    if "distributed" in sys.modules:
+        logging.getLogger("distributed").setLevel(level.upper())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
@@ -37,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose > 1 else
                                               logging.INFO if args.verbose else logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    quiet_dask(args.verbose > 0)
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"migration-abm: error: {exc}", file=sys.stderr)
+        print(f"migration-abm: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("migration-abm: interrupted (a sweep continues with --resume)", file=sys.stderr)

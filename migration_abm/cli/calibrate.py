@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from migration_abm.cli.common import WORKERS_HELP, check_output_path, default_workers
 from migration_abm.errors import InputError
 
 
@@ -13,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="ABC-SMC posterior of behavioural parameters fitted to data up to fit_until")
     p.add_argument("spec", help="calibration TOML, e.g. experiments/calibration.toml")
     p.add_argument("--out", default="results/calibration", help="output directory (stores, posterior, report)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2; 1 = serial)")
+    p.add_argument("--workers", type=int, metavar="N", help=WORKERS_HELP + "; 1 = serial")
     p.add_argument("--resume", action="store_true", help="resume an interrupted calibration")
     p.add_argument("--apply", action="store_true", help="write the best particle and run.posterior (a copy of the posterior) into the spec's apply_to config")
     p.set_defaults(func=cmd_calibrate)
@@ -23,15 +24,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Handler of ``calibrate``."""
     from migration_abm.calibration import POSTERIOR, CalibrationSpec, apply_calibration, calibrate
 
-    if args.workers < 1:
-        raise InputError("--workers", "workers", args.workers, "must be >= 1")
+    workers = default_workers(args.workers)
     spec = CalibrationSpec.from_toml(args.spec)
     if args.apply and spec.apply_to is None:
         raise InputError(spec.source, "apply_to", None, "--apply needs apply_to in the calibration file")
     out = Path(args.out)
     if (out / POSTERIOR).exists() and not args.resume:
         raise InputError("--out", "out", str(out), f"already holds {POSTERIOR}; use --resume or another --out")
-    summary = calibrate(spec, out, workers=args.workers, resume=args.resume, progress=not args.quiet)
+    check_output_path(out, folder=True, exist_ok=True)
+    summary = calibrate(spec, out, workers=workers, resume=args.resume, progress=not args.quiet)
     print(f"best distance {summary['distance']:.4g} after {summary['runs']} runs ({summary['seconds']:.0f} s); "
           f"posterior {summary['posterior']}")
     for k, v in summary["fitted"].items():

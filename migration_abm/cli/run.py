@@ -6,18 +6,22 @@ import argparse
 import logging
 from pathlib import Path
 
-from migration_abm.cli.common import add_config_args
+from migration_abm.cli.common import add_config_args, check_output_path, overrides_tag
 from migration_abm.errors import InputError
 
 log = logging.getLogger("migration_abm")
+
+MAIN_JOB_FACILITIES = ("primary_school", "hospital")
+MAIN_JOB_REGIONS = "expansion,new_development"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``run``."""
     p = sub.add_parser("run", help="run one scenario and write its HDF5 result")
     p.add_argument("config", help="scenario TOML file, e.g. configs/baseline.toml")
-    p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>.h5)")
+    p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>[_<hash of --set>].h5)")
     p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--replicates", type=int, default=10, metavar="N",
                    help="ensemble size for the uncertainty band (default 10; seeds spawned from the run seed, "
                    "one posterior draw each when run.posterior is set); 1 = one run with the run seed")
@@ -27,8 +31,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def default_out(config: str, seed: int, overrides: list[str]) -> Path:
+    """results/<config stem>_seed<seed>.h5, with a hash of the overrides when there are any."""
+    tag = overrides_tag(overrides)
+    return Path("results") / f"{Path(config).stem}_seed{seed}{'_' + tag if tag else ''}.h5"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario, write the HDF5 result and a population-by-region PNG (and siting plans)."""
+    from migration_abm.checks import check_inputs, warn_implausible
     from migration_abm.config import load_config
     from migration_abm.model import simulate
     from migration_abm.plotting import plot_population_by_region
@@ -37,13 +48,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     seed = cfg.run.seed if args.seed is None else args.seed
     if seed < 0:
         raise InputError("--seed", "seed", seed, "must be >= 0")
-    out = Path(args.out) if args.out else Path("results") / f"{Path(args.config).stem}_seed{seed}.h5"
+    out = Path(args.out) if args.out else default_out(args.config, seed, args.overrides)
     if out.suffix not in (".h5", ".hdf5"):
         raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
-    log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
-             cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     if args.replicates < 1:
         raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
+    check_output_path(out, force=args.force)
+    check_output_path(out.with_suffix(".png"), force=args.force)
+    if args.replicates > 1:
+        check_output_path(bands_csv(out), force=args.force)
+    if args.site:
+        check_output_path(siting_dir(out), folder=True, force=args.force)
+    check_inputs(cfg)
+    if args.replicates > 1:
+        warn_overrides_drawn(cfg, args.overrides)
+    log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
+             cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     if args.replicates == 1:
         res = simulate(cfg, seed, progress=not args.quiet)
         res.to_hdf5(out)
@@ -54,9 +74,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
     else:
         res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet)
+    warn_implausible(res, str(out))
     if args.site:
-        site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed, progress=not args.quiet)
+        site_final_year(res, cfg, siting_dir(out), seed, progress=not args.quiet)
     return 0
+
+
+def warn_overrides_drawn(cfg: object, overrides: list[str]) -> None:
+    """One warning line if a ``--set`` key is also a column of ``run.posterior``: each ensemble replicate
+    draws that value from the posterior, so the override would not show in the result."""
+    if not cfg.run.posterior or not overrides:
+        return
+    with open(cfg.run.posterior, encoding="utf-8") as fh:
+        columns = set(fh.readline().strip().split(","))
+    drawn = [k for k in (item.partition("=")[0].strip() for item in overrides) if k in columns]
+    if drawn:
+        log.warning("--set %s: drawn from run.posterior (%s) in every replicate, so the override is not used; "
+                    "add --replicates 1 or --set run.posterior=''", ", ".join(drawn), cfg.run.posterior)
+
+
+def siting_dir(out: Path) -> Path:
+    """Folder of the main job's siting plans next to the run file."""
+    return out.with_name(out.stem + "_siting")
+
+
+def bands_csv(out: Path) -> Path:
+    """The ensemble's band table next to the run file."""
+    return out.with_name(out.stem + "_bands.csv")
 
 
 def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str, quiet: bool) -> object:
@@ -70,7 +114,7 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
     geo = Geography.from_config(cfg.data)
     table = bands(runs, geo)
     runs[0].to_hdf5(out)
-    csv = out.with_name(out.stem + "_bands.csv")
+    csv = bands_csv(out)
     write_text_atomic(csv, table.round(0).to_csv(index=False))
     what = "stochastic and parameter uncertainty (posterior draws)" if cfg.run.posterior else "stochastic uncertainty only"
     png = plot_projection_bands(table, observed_points(geo, cfg.run.start_year - 10, cfg.run.end_year),
@@ -84,8 +128,6 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
     return runs[0]
 
 
-MAIN_JOB_FACILITIES = ("primary_school", "hospital")
-MAIN_JOB_REGIONS = "expansion,new_development"
 
 
 def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress: bool = False) -> None:

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import re
 from pathlib import Path
 
+from migration_abm.cli.common import check_input_file, check_output_path
 from migration_abm.errors import InputError
 from migration_abm.siting import registry
 from migration_abm.siting.settings import CATALOGUE, SitingSettings
@@ -29,7 +30,7 @@ Defaults: --year = last simulated year, --districts = settings.districts (expans
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``site`` subcommand; its handler is ``run``."""
     p = subparsers.add_parser("site", help="site schools/hospitals where the modelled people live",
-                              description=__doc__.splitlines()[0], epilog=EPILOG,
+                              description=__doc__.splitlines()[0].replace("``", ""), epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("inputs")
     src.add_argument("--results", type=Path, help="model results (HDF5) to derive demand from")
@@ -47,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--time-limit", type=float, help="solver time limit in seconds")
     p.add_argument("--config", type=Path, help="TOML file whose [siting] table (or top level) sets SitingSettings")
     p.add_argument("--out", type=Path, help="output directory (default under results/site/)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier plan in --out")
+    p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                   help="replace an earlier plan in --out")
     p.add_argument("--seed", type=int, help="seed for demand points and candidates (default: the run's seed, or 0)")
     p.set_defaults(func=run)
     return p
@@ -57,13 +59,10 @@ def settings_from_args(args: argparse.Namespace) -> SitingSettings:
     """SitingSettings from ``--config`` plus the ``--model`` / ``--time-limit`` flags."""
     d: dict = {}
     if args.config is not None:
-        import tomllib
+        from migration_abm.schema import read_toml_file
 
-        try:
-            data = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(str(args.config), "file", str(args.config), f"not a readable TOML file ({exc})") from None
-        d = dict(data.get("siting", data))
+        data = read_toml_file(Path(args.config), "siting")
+        d = dict(data["siting"]) if isinstance(data.get("siting"), dict) else data
     s = SitingSettings.from_dict(d, f"{args.config} [siting]" if args.config else "siting")
     if args.model:
         s.model = args.model
@@ -78,34 +77,56 @@ def out_dir(args: argparse.Namespace) -> Path:
     """``--out`` or results/site/<input stem>/<facility>; refuses to replace an earlier plan silently."""
     src = args.results if args.results is not None else args.demand
     out = args.out if args.out is not None else Path("results") / "site" / Path(src).stem / args.facility
+    check_output_path(out, "--out", folder=True, exist_ok=True)
     if (out / "summary.csv").exists() and not args.overwrite:
         raise InputError("--out", "out", str(out), "holds an earlier plan; pass --overwrite or another --out")
     return out
+
+
+def read_results(path: Path) -> object:
+    """A run file for siting; anything unreadable or incomplete is an InputError naming the file."""
+    from migration_abm.results import Results
+
+    try:
+        results = Results.from_hdf5(path)
+        results.population_by_district()
+        results.urban_share(int(results.years[-1]))
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise InputError(str(path), "file", str(path), f"not a complete migration-abm run file ({exc})") from None
+    return results
+
+
+def run_seed(results: object) -> int:
+    """The seed ``run --site`` used for this run: its root entropy (``entropy=N;spawn_key=()``), else the
+    stored config's run.seed, else 0."""
+    seed = str(results.seed)
+    m = re.fullmatch(r"entropy=(\d+);spawn_key=\(?\)?", seed) or re.fullmatch(r"(\d+)", seed)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"^seed = (\d+)$", results.config_toml, flags=re.MULTILINE)
+    return int(m.group(1)) if m else 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``site``: check the flags, build the plan, write it, print the summary (InputError → exit 2)."""
     from migration_abm.siting.plan import plan_for_results, plan_from_csv
 
-    quiet = bool(getattr(args, "quiet", False))
-    if not quiet:
-        logging.getLogger("migration_abm.siting").setLevel(logging.INFO)
+    quiet = bool(getattr(args, "quiet", False))  # logs like every command: INFO with -v; progress bars on stderr
     if args.budget is not None and args.budget < 0:
         raise InputError("--budget", "budget", args.budget, "must be >= 0")
     if (args.results is None) == (args.demand is None):
         raise InputError("site", "--results/--demand", None, "give exactly one of --results or --demand")
     settings = settings_from_args(args)
     for flag in ("results", "demand", "candidates", "existing", "travel_times"):
-        path = getattr(args, flag)
-        if path is not None and not Path(path).exists():
-            raise InputError(str(path), f"--{flag.replace('_', '-')}", str(path), "file not found")
+        if getattr(args, flag) is not None:
+            check_input_file(getattr(args, flag), f"--{flag.replace('_', '-')}")
     out = out_dir(args)
     if args.results is not None:
-        from migration_abm.results import Results
-
-        results = Results.from_hdf5(args.results)
+        results = read_results(args.results)
         year = int(results.years[-1]) if args.year is None else args.year
-        seed = args.seed if args.seed is not None else int(results.seed) if str(results.seed).isdigit() else 0
+        seed = args.seed if args.seed is not None else run_seed(results)
         plan = plan_for_results(results, year, args.facility, districts=args.districts or settings.districts,
                                 budget=args.budget,
                                 config=settings, seed=seed, out_dir=out, existing=args.existing,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from migration_abm.cli.common import WORKERS_HELP, check_output_path, check_overrides
 from migration_abm.errors import InputError
 from migration_abm.experiments.executors import ExecutorSpec
 
@@ -23,7 +24,7 @@ bands are 5-95 % quantiles across stochastic replicates only (not parameter unce
 
 def _executor_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
+    g.add_argument("--workers", type=int, metavar="N", help=WORKERS_HELP)
     g.add_argument("--local-cluster", type=int, metavar="N", help="start a dask LocalCluster with N workers")
     g.add_argument("--scheduler", metavar="ADDR", help="use an existing dask cluster, e.g. tcp://host:8786")
     g.add_argument("--scheduler-file", metavar="FILE",
@@ -87,30 +88,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``sweep``."""
-    import tomllib
-
+    from migration_abm.checks import check_inputs
     from migration_abm.experiments.compare import parse_sets
     from migration_abm.experiments.runner import run_sweep
-    from migration_abm.experiments.spec import Experiment
+    from migration_abm.experiments.spec import FORBIDDEN_KEYS, Experiment
+    from migration_abm.schema import read_toml_file
 
     path = Path(args.experiment)
     extra: dict[str, object] = {}
     if args.replicates is not None:
         extra["replicates"] = args.replicates
-    if args.set:
-        try:
-            base_set = tomllib.loads(path.read_text(encoding="utf-8")).get("set", {})
-        except (OSError, tomllib.TOMLDecodeError):
-            base_set = {}
-        extra["set"] = {**base_set, **parse_sets(args.set)}
     if args.retry_failed and not args.resume:
         raise InputError("--retry-failed", "retry_failed", True, "only with --resume")
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError("--batch-size", "batch_size", args.batch_size, "must be >= 1")
+    if args.set:
+        check_overrides(args.set, FORBIDDEN_KEYS)
+        base_set = read_toml_file(path, "experiment").get("set", {})
+        extra["set"] = {**(base_set if isinstance(base_set, dict) else {}), **parse_sets(args.set)}
     exp = Experiment.from_toml(path, extra)
     out = Path(args.out) if args.out else Path("results") / "sweeps" / f"{exp.name}.h5"
     if args.resume and not out.exists():
         raise InputError(str(out), "--resume", str(out), "no store to resume")
+    check_output_path(out, exist_ok=True)  # an existing store: the runner resumes, replaces or refuses it
+    if out.suffix not in (".h5", ".hdf5"):
+        raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
+    for scenario in exp.scenarios:
+        check_inputs(scenario.config)
     summary = run_sweep(exp, out, executor_from_args(args), resume=args.resume, retry_failed=args.retry_failed,
                         overwrite=args.force, swmr=args.swmr, batch_size=args.batch_size,
                         progress=not args.no_progress)
@@ -129,8 +133,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from migration_abm.experiments.compare import DEFAULT_SEED, compare, parse_sets
 
     for c in args.configs:
-        if not Path(c).exists():
-            raise InputError(c, "config", c, "config file not found")
+        if not Path(c).is_file():
+            raise InputError(c, "config", c, "config folder, not a file" if Path(c).is_dir() else "config file not found")
+    check_overrides(args.set, ("run.seed",))
+    check_output_path(args.out, folder=True, exist_ok=True)
     report, summary = compare(args.configs, args.out, args.replicates, parse_sets(args.set),
                               executor_from_args(args), DEFAULT_SEED if args.seed is None else args.seed,
                               progress=not args.no_progress)

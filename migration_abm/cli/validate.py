@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from migration_abm.cli.common import add_config_args
+from migration_abm.cli.common import add_config_args, check_output_path
 from migration_abm.errors import InputError
 
 
@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of the default temporal,allocation,backcast,forward")
     p.add_argument("--forward-config", default="configs/baseline.toml",
                    help="2020-base scenario TOML for the forward test (default configs/baseline.toml)")
-    p.add_argument("--posterior", help="posterior CSV from `calibrate`: one parameter set per replicate "
-                                       "(default: the configs' run.posterior)")
+    p.add_argument("--posterior", help="posterior CSV from `calibrate` (fitted up to --fit-until): one parameter "
+                                       "set per replicate; the configs' run.posterior is not used")
     p.add_argument("--out", default="results/validation", help="output directory")
     add_config_args(p)
     p.set_defaults(func=cmd_validate)
@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Handler of ``validate``."""
+    from migration_abm.checks import check_inputs
     from migration_abm.config import load_config
     from migration_abm.validation import summary_table, validate
 
@@ -38,6 +39,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise InputError("--posterior", "posterior", args.posterior, "file not found")
     cfg = load_config(args.config, args.overrides)
     forward = load_config(args.forward_config, args.overrides) if "forward" in tests else None
+    check_output_path(args.out, folder=True, exist_ok=True)
+    for c in (cfg, forward):
+        if c is not None:
+            check_inputs(c)
     table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior,
                      forward_config=forward)
     summ = summary_table(table)

@@ -47,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     results = tmp_path_factory.mktemp("app_results")
     subprocess.run([sys.executable, "-m", "migration_abm", "-q", "run", str(REPO / "configs" / "baseline.toml"),
                     "--set", "run.households_per_agent=2000", "--set", "run.end_year=2025",
-                    "--out", str(results / "cli_run.h5")], check=True, cwd=REPO)
+                    "--replicates", "1", "--out", str(results / "cli_run.h5")], check=True, cwd=REPO)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = open(results / "server.log", "w")  # noqa: SIM115 - closed at teardown
