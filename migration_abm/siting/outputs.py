@@ -59,9 +59,11 @@ class SitingPlan:
         return self.sites[self.sites["status"] == "new"]
 
     def assumption_label(self) -> str:
-        """"" when every input was given, else e.g. "assumed provision and demand"."""
+        """"" when every input was given, else e.g. "assumed provision, demand and travel"."""
         what = [k for k in ("provision", "demand", "travel") if self.assumed.get(k)]
-        return "assumed " + " and ".join(what) if what else ""
+        if not what:
+            return ""
+        return "assumed " + (what[0] if len(what) == 1 else ", ".join(what[:-1]) + " and " + what[-1])
 
     def summary(self) -> str:
         """A few human-readable lines: what was sited, coverage before → after, solver quality."""
