@@ -13,7 +13,7 @@ find_python = $(shell for c in "$$PYTHON" python3.13 python3.12 \
 	  "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; break; }; \
 	done)
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean app
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/migration-abm run configs/baseline.toml --site
+
+# The planners' page on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it).
+PORT ?= 8765
+app: $(STAMP)
+	$(VENV)/bin/migration-abm app --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,48 +1,226 @@
-"""Calibration of behavioural and external-migration parameters to the fitted targets only
-(2013 regional totals, city totals), with the sweep engine: a global Latin hypercube, then a local
-Latin hypercube around the best point. Reproducible from ``migration-abm calibrate FILE``.
+"""Calibration with parameter uncertainty: ABC-SMC over the behavioural parameters.
+
+A likelihood-free posterior (approximate Bayesian computation by sequential Monte Carlo, Beaumont et
+al. 2009 / Toni et al. 2009) fitted to the district populations, zone (一区两群) totals and city totals
+observed after the run's start year and no later than ``fit_until`` (read through
+``Observations.until``). The prior is uniform on the parameter box. Generation 0 samples the prior; each
+later generation sets its tolerance ε to a quantile of the previous generation's distances, proposes
+particles from the previous weighted population perturbed by a Gaussian kernel (twice the weighted
+covariance), simulates them in batches on the sweep engine and keeps the first ``particles`` within ε.
+
+Written on the sweep engine rather than with pyabc: pyabc's only deterministic sampler is single-core,
+its parallel samplers (dynamic scheduling) give results that depend on worker timing, and the project
+requires bit-identical results for any worker count. Here every proposal and seed is a function of the
+spec's seed, so the posterior is identical serial or parallel. Reproduce with
+``migration-abm calibrate experiments/calibration.toml``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from migration_abm.errors import ConfigError
+from migration_abm.errors import ConfigError, InputError
+from migration_abm.observations import Observations
 from migration_abm.schema import dumps_toml, read_toml_file
-from migration_abm.storage import write_text_atomic
-from migration_abm.validation import GROUP_NAMES, load_observed, observed_groups, to_groups
+from migration_abm.storage import atomic_path, write_text_atomic
 
-CAL_KEYS = ("name", "description", "base", "seed", "replicates", "samples", "refine_samples", "refine_width",
-            "race_points", "race_replicates", "set", "targets", "parameters", "apply_to")
+CAL_KEYS = ("name", "description", "base", "seed", "fit_until", "particles", "generations", "quantile",
+            "min_acceptance", "max_batches", "replicates", "set", "targets", "parameters", "apply_to")
+TARGET_KEYS = ("districts", "zones", "city")
 BEGIN, END = "# BEGIN CALIBRATED", "# END CALIBRATED"
+POSTERIOR = "posterior.csv"
 
+
+# --------------------------------------------------------------------------------------------------
+# targets and distance
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """One group of observations of one year, compared by relative error: kind is 'districts' (known
+    districts of a census), 'zones' (the ZONES totals) or 'city' (the city total)."""
+
+    kind: str
+    year: int
+    observed: np.ndarray
+    mask: np.ndarray | None = None
+
+
+def build_targets(obs: Observations, start_year: int, fit_until: int) -> list[Target]:
+    """Every observation after ``start_year`` up to ``fit_until``, read only through ``obs.until``."""
+    seen = obs.until(fit_until)
+    out = []
+    for y in seen.census_years():
+        if y > start_year:
+            out.append(Target("districts", y, seen.district_population(y), ~seen.district_imputed(y)))
+    for y in seen.years("region_total"):
+        if y > start_year:
+            out.append(Target("zones", y, seen.zone_totals(y)))
+    for y in seen.years("city_total"):
+        if y > start_year:
+            out.append(Target("city", y, np.array([seen.city_total(y)])))
+    return out
+
+
+def target_errors(pop: np.ndarray, years: np.ndarray, geo: Any, targets: list[Target]) -> dict[str, np.ndarray]:
+    """Relative errors per target (``kind_year`` → array) of populations [..., year, district]."""
+    out = {}
+    for t in targets:
+        sim = pop[..., int(np.flatnonzero(years == t.year)[0]), :]
+        if t.kind == "districts":
+            rel = sim[..., t.mask] / t.observed[t.mask] - 1
+        elif t.kind == "zones":
+            rel = geo.to_zones(sim) / t.observed - 1
+        else:
+            rel = sim.sum(axis=-1, keepdims=True) / t.observed - 1
+        out[f"{t.kind}_{t.year}"] = rel
+    return out
+
+
+def distance(errors: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Root of the weighted mean (over target groups) of each group's mean squared relative error."""
+    num, den = 0.0, 0.0
+    for key, rel in errors.items():
+        w = weights.get(key.split("_")[0], 1.0)
+        num = num + w * np.mean(np.square(rel), axis=-1)
+        den += w
+    return np.sqrt(num / den)
+
+
+# --------------------------------------------------------------------------------------------------
+# ABC-SMC (generic)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class AbcResult:
+    """All generations: particles (parameters, distance, weight) and the tolerance schedule."""
+
+    names: list[str]
+    particles: pd.DataFrame
+    generations: pd.DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def final(self) -> pd.DataFrame:
+        """The last generation's particles (the posterior sample)."""
+        g = self.particles["generation"].max()
+        return self.particles[self.particles["generation"] == g].reset_index(drop=True)
+
+
+def _weighted_cov(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    mean = w @ x
+    d = x - mean
+    return np.atleast_2d((w[:, None] * d).T @ d)
+
+
+def abc_smc(simulate: Callable[[np.ndarray, int, int], np.ndarray], box: dict[str, tuple[float, float]],
+            particles: int, generations: int, seed: int, quantile: float = 0.5, min_acceptance: float = 0.02,
+            max_batches: int = 20) -> AbcResult:
+    """ABC-SMC with a uniform prior on ``box``. ``simulate(thetas [n, k], generation, batch)`` returns
+    one distance per row; every random draw derives from ``seed`` (generation and batch numbers enter
+    the seed of each simulation batch), so the result does not depend on how batches are executed."""
+    names = list(box)
+    lo = np.array([box[k][0] for k in names])
+    hi = np.array([box[k][1] for k in names])
+    root = np.random.SeedSequence(seed)
+    rng = np.random.default_rng(root.spawn(1)[0])
+    theta = lo + rng.random((particles, len(names))) * (hi - lo)
+    dist = np.asarray(simulate(theta, 0, 0), float)
+    ok = np.isfinite(dist)
+    theta, dist = theta[ok], dist[ok]
+    w = np.full(len(theta), 1.0 / len(theta))
+    rows = [_frame(names, 0, theta, dist, w)]
+    gens = [{"generation": 0, "epsilon": np.inf, "proposed": particles, "accepted": len(theta),
+             "acceptance": len(theta) / particles}]
+    for g in range(1, generations):
+        eps = float(np.quantile(dist, quantile))
+        cov = 2.0 * _weighted_cov(theta, w) + 1e-12 * np.eye(len(names))
+        chol = np.linalg.cholesky(cov)
+        acc_t, acc_d, proposed = [], [], 0
+        for b in range(max_batches):
+            prop = _propose(rng, theta, w, chol, lo, hi, particles)
+            d = np.asarray(simulate(prop, g, b), float)
+            proposed += len(prop)
+            keep = np.isfinite(d) & (d <= eps)
+            acc_t.append(prop[keep])
+            acc_d.append(d[keep])
+            if sum(len(a) for a in acc_t) >= particles:
+                break
+        new_t = np.concatenate(acc_t)[:particles]
+        new_d = np.concatenate(acc_d)[:particles]
+        rate = len(np.concatenate(acc_t)) / proposed
+        if len(new_t) < 2:
+            gens.append({"generation": g, "epsilon": eps, "proposed": proposed, "accepted": len(new_t),
+                         "acceptance": rate, "stopped": "fewer than 2 particles accepted"})
+            break
+        # importance weights: uniform prior / mixture of perturbation kernels around the old particles
+        inv = np.linalg.inv(cov)
+        diff = new_t[:, None, :] - theta[None, :, :]
+        kern = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, inv, diff))
+        new_w = 1.0 / (kern @ w)
+        new_w /= new_w.sum()
+        theta, dist, w = new_t, new_d, new_w
+        rows.append(_frame(names, g, theta, dist, w))
+        gens.append({"generation": g, "epsilon": eps, "proposed": proposed, "accepted": len(theta),
+                     "acceptance": rate})
+        if rate < min_acceptance or len(theta) < particles:
+            gens[-1]["stopped"] = (f"acceptance {rate:.3f} < {min_acceptance}" if rate < min_acceptance
+                                   else f"only {len(theta)} accepted in {max_batches} batches")
+            break
+    return AbcResult(names, pd.concat(rows, ignore_index=True), pd.DataFrame(gens))
+
+
+def _propose(rng: np.random.Generator, theta: np.ndarray, w: np.ndarray, chol: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray, n: int) -> np.ndarray:
+    """``n`` perturbed draws from the weighted population, redrawn until inside the prior box."""
+    out = np.empty((0, theta.shape[1]))
+    while len(out) < n:
+        idx = rng.choice(len(theta), size=2 * n, p=w)
+        cand = theta[idx] + rng.standard_normal((2 * n, theta.shape[1])) @ chol.T
+        cand = cand[np.all((cand >= lo) & (cand <= hi), axis=1)]
+        out = np.concatenate([out, cand])
+    return out[:n]
+
+
+def _frame(names: list[str], g: int, theta: np.ndarray, dist: np.ndarray, w: np.ndarray) -> pd.DataFrame:
+    df = pd.DataFrame(theta, columns=names)
+    df.insert(0, "particle", np.arange(len(theta)))
+    df.insert(0, "generation", g)
+    df["distance"] = dist
+    df["weight"] = w
+    return df
+
+
+# --------------------------------------------------------------------------------------------------
+# the calibration spec and the model
+# --------------------------------------------------------------------------------------------------
 
 @dataclass
 class CalibrationSpec:
-    """A calibration file: base config, fixed settings, parameter box, design sizes, target weights."""
+    """A calibration file: base config, fixed settings, prior box, ABC-SMC sizes, target weights."""
 
     name: str
     base: Path
     parameters: dict[str, tuple[float, float]]
     fixed: dict[str, Any]
     seed: int
-    replicates: int = 2
-    samples: int = 120
-    refine_samples: int = 60
-    refine_width: float = 0.25
-    race_points: int = 10
-    race_replicates: int = 6
-    weight_regions: float = 1.0
-    weight_city: float = 1.0
-    fit_year: int = 2013
+    fit_until: int = 2013
+    particles: int = 100
+    generations: int = 5
+    quantile: float = 0.5
+    min_acceptance: float = 0.02
+    max_batches: int = 20
+    replicates: int = 1
+    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TARGET_KEYS, 1.0))
     apply_to: Path | None = None
     source: str = "<dict>"
 
@@ -66,133 +244,118 @@ class CalibrationSpec:
             raise ConfigError(src, "parameters", {}, "at least one parameter to calibrate")
         targets = raw.get("targets", {})
         for k, v in targets.items():
-            if k not in ("regions", "city", "fit_year"):
-                raise ConfigError(src, f"targets.{k}", v, "use regions, city (weights) or fit_year")
+            if k not in TARGET_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(src, f"targets.{k}", v, f"weights are numbers >= 0 for {', '.join(TARGET_KEYS)}")
         spec = cls(name=str(raw.get("name", path.stem)), base=(path.parent / raw.get("base", "")).resolve(),
                    parameters=params, fixed=dict(raw.get("set", {})), seed=int(raw.get("seed", 2013)),
-                   replicates=int(raw.get("replicates", 2)), samples=int(raw.get("samples", 120)),
-                   refine_samples=int(raw.get("refine_samples", 60)),
-                   refine_width=float(raw.get("refine_width", 0.25)),
-                   race_points=int(raw.get("race_points", 10)), race_replicates=int(raw.get("race_replicates", 6)),
-                   weight_regions=float(targets.get("regions", 1.0)), weight_city=float(targets.get("city", 1.0)),
-                   fit_year=int(targets.get("fit_year", 2013)),
+                   fit_until=int(raw.get("fit_until", 2013)), particles=int(raw.get("particles", 100)),
+                   generations=int(raw.get("generations", 5)), quantile=float(raw.get("quantile", 0.5)),
+                   min_acceptance=float(raw.get("min_acceptance", 0.02)),
+                   max_batches=int(raw.get("max_batches", 20)), replicates=int(raw.get("replicates", 1)),
+                   weights={k: float(targets.get(k, 1.0)) for k in TARGET_KEYS},
                    apply_to=(path.parent / raw["apply_to"]).resolve() if "apply_to" in raw else None, source=src)
-        for key, lo in (("replicates", 1), ("samples", 2), ("refine_samples", 0), ("race_points", 0),
-                        ("race_replicates", 1)):
+        for key, lo in (("particles", 4), ("generations", 1), ("max_batches", 1), ("replicates", 1)):
             if getattr(spec, key) < lo:
                 raise ConfigError(src, key, getattr(spec, key), f"must be >= {lo}")
-        if not 0 < spec.refine_width <= 1:
-            raise ConfigError(src, "refine_width", spec.refine_width, "must be in (0, 1]")
+        if not 0 < spec.quantile < 1:
+            raise ConfigError(src, "quantile", spec.quantile, "must be in (0, 1)")
         if not spec.base.is_file():
             raise ConfigError(src, "base", str(spec.base), "base config not found")
         return spec
 
-    def experiment(self, stage: int, box: dict[str, tuple[float, float]], samples: int) -> Any:
-        """The sweep-engine experiment of one stage (LHS over ``box``)."""
-        from migration_abm.experiments import Experiment
+    def base_config(self) -> Any:
+        """The base scenario with the fixed settings, run only to ``fit_until``."""
+        from migration_abm.config import load_config
 
-        raw = {"name": f"{self.name}_stage{stage}", "base": str(self.base), "design": "lhs", "samples": samples,
-               "replicates": self.replicates, "seed": self.seed + stage, "common_random_numbers": True,
-               "outputs": ["population"], "set": self.fixed,
-               "parameters": {k: {"min": lo, "max": hi} for k, (lo, hi) in box.items()}}
-        return Experiment.from_dict(raw, base_dir=self.base.parent, source=self.source)
-
-
-def score(pop: np.ndarray, years: np.ndarray, geo: Any, obs: pd.DataFrame, spec: CalibrationSpec) -> pd.DataFrame:
-    """Loss per design point from populations [point, replicate, year, district] (replicate mean)."""
-    mean = np.nanmean(pop, axis=1)
-    groups = to_groups(geo, mean)                  # [point, year, group]
-    t = int(np.flatnonzero(years == spec.fit_year)[0])
-    target = observed_groups(obs, spec.fit_year)
-    rel_reg = groups[:, t] / target - 1
-    city = obs[(obs.kind == "city_total") & obs.year.isin(years)]
-    idx = [int(np.flatnonzero(years == y)[0]) for y in city.year]
-    rel_city = mean[:, idx].sum(axis=2) / city.value.to_numpy() - 1
-    loss = spec.weight_regions * np.mean(rel_reg**2, axis=1) + spec.weight_city * np.mean(rel_city**2, axis=1)
-    df = pd.DataFrame({"loss": loss})
-    for g, name in enumerate(GROUP_NAMES):
-        df[f"rel_{name}_{spec.fit_year}"] = rel_reg[:, g]
-    for j, y in enumerate(city.year):
-        df[f"rel_city_{y}"] = rel_city[:, j]
-    return df
+        cfg = load_config(self.base, self.fixed, override_source=f"{self.source} [set]")
+        if self.fit_until <= cfg.run.start_year:
+            raise ConfigError(self.source, "fit_until", self.fit_until,
+                              f"must be after the base config's run.start_year ({cfg.run.start_year})")
+        return cfg.with_overrides({"run.end_year": self.fit_until}, source=f"{self.source} [fit_until]")
 
 
-def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = None,
-              resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run both stages, write the run table, the fitted values and a report; return the fit summary."""
-    from migration_abm.experiments import load_sweep, run_sweep
-    from migration_abm.geography import Geography
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    obs = load_observed()
-    t0 = time.perf_counter()
-    box = dict(spec.parameters)
-    tables, n_runs = [], 0
-    best: pd.Series | None = None
-    for stage, samples in ((1, spec.samples), (2, spec.refine_samples)):
-        if samples == 0:
-            continue
-        if stage == 2:
-            box = {k: (max(lo, float(best[k]) - spec.refine_width * (hi - lo) / 2),
-                       min(hi, float(best[k]) + spec.refine_width * (hi - lo) / 2))
-                   for k, (lo, hi) in spec.parameters.items()}
-        exp = spec.experiment(stage, box, samples)
-        store = out / f"stage{stage}.h5"
-        run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
-                  resume=resume and store.exists(), overwrite=not resume, progress=progress)
-        sw = load_sweep(store)
-        geo = Geography.from_config(exp.scenarios[0].config.data)
-        table = score(sw.array("population"), np.asarray(exp.years), geo, obs, spec)
-        table = pd.concat([sw.points[list(spec.parameters)].reset_index(drop=True), table], axis=1)
-        table.insert(0, "stage", stage)
-        tables.append(table)
-        n_runs += int((sw.status == 1).sum())
-        allt = pd.concat(tables, ignore_index=True)
-        best = allt.loc[allt["loss"].idxmin()]
-    runs = pd.concat(tables, ignore_index=True)
-    race = None
-    if spec.race_points > 1:
-        race, raced = _race(spec, runs, out, obs, workers, resume, progress)
-        n_runs += raced
-        best = race.loc[race["loss"].idxmin()]
-    elapsed = time.perf_counter() - t0
-    runs.to_csv(out / "calibration_runs.csv", index=False)
-    if race is not None:
-        race.to_csv(out / "calibration_race.csv", index=False)
-    fitted = {k: _round(float(best[k])) for k in spec.parameters}
-    summary = {"fitted": fitted, "loss": float(best["loss"]), "runs": n_runs, "seconds": elapsed,
-               "errors": {c: float(best[c]) for c in best.index if c.startswith("rel_")},
-               "date": dt.date.today().isoformat(), "spec": spec.source}
-    write_text_atomic(out / "fitted.toml", fitted_block(summary))
-    write_text_atomic(out / "calibration.md", report(summary, runs, spec, race))
-    return summary
-
-
-def _race(spec: CalibrationSpec, runs: pd.DataFrame, out: Path, obs: pd.DataFrame, workers: int | None,
-          resume: bool, progress: bool) -> tuple[pd.DataFrame, int]:
-    """Re-run the best ``race_points`` points with ``race_replicates`` fresh seeds and rank them by
-    their mean loss, so the pick is not the point that was luckiest with two replicates."""
-    from migration_abm.config import load_config
+def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers: int | None, resume: bool,
+                    progress: bool) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """A batch simulator for :func:`abc_smc`: one sweep store per generation and batch under ``out``."""
     from migration_abm.experiments import Experiment, load_sweep, run_sweep
     from migration_abm.geography import Geography
 
-    top = runs.nsmallest(spec.race_points, "loss").reset_index(drop=True)
-    base = load_config(spec.base, spec.fixed, override_source=f"{spec.source} [set]")
-    scenarios = {f"candidate{i}": base.with_overrides({k: float(row[k]) for k in spec.parameters})
-                 for i, row in top.iterrows()}
-    exp = Experiment.from_dict({"name": f"{spec.name}_race", "scenarios": scenarios, "seed": spec.seed + 3,
-                                "replicates": spec.race_replicates, "common_random_numbers": True,
-                                "outputs": ["population"]}, base_dir=spec.base.parent, source=spec.source)
-    store = out / "race.h5"
-    run_sweep(exp, store, "process" if (workers or 2) > 1 else "serial", workers=workers,
-              resume=resume and store.exists(), overwrite=not resume, progress=progress)
-    sw = load_sweep(store)
-    scored = score(sw.array("population"), np.asarray(exp.years), Geography.from_config(base.data), obs, spec)
-    race = pd.concat([top[list(spec.parameters)], scored], axis=1)
-    race.insert(0, "first_pass_loss", top["loss"])
-    race.insert(0, "stage", "race")
-    return race, int((sw.status == 1).sum())
+    base = spec.base_config()
+    geo = Geography.from_config(base.data)
+    targets = build_targets(obs, base.run.start_year, spec.fit_until)
+    if not targets:
+        raise ConfigError(spec.source, "fit_until", spec.fit_until,
+                          f"no observation after {base.run.start_year} up to it to fit")
+    names = list(spec.parameters)
+
+    def simulate(theta: np.ndarray, generation: int, batch: int) -> np.ndarray:
+        scenarios = {f"p{i}": base.with_overrides(dict(zip(names, map(float, row), strict=True)))
+                     for i, row in enumerate(theta)}
+        exp = Experiment.from_dict({"name": f"{spec.name}_g{generation}_b{batch}", "scenarios": scenarios,
+                                    "seed": spec.seed * 1000 + generation * 50 + batch,
+                                    "replicates": spec.replicates, "common_random_numbers": False,
+                                    "outputs": ["population"]}, base_dir=spec.base.parent, source=spec.source)
+        store = out / f"gen{generation:02d}_batch{batch:02d}.h5"
+        done = run_sweep(exp, store, "process" if (workers or 1) > 1 else "serial", workers=workers,
+                         resume=resume and store.exists(), overwrite=not resume, progress=progress)
+        if done.interrupted:
+            raise KeyboardInterrupt  # stop the whole calibration; `--resume` continues from the stores
+        pop = np.nanmean(load_sweep(store).array("population"), axis=1)  # [point, year, district]
+        return distance(target_errors(pop, np.asarray(exp.years), geo, targets), spec.weights)
+
+    return simulate
+
+
+def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = None, resume: bool = False,
+              progress: bool = True, observations: Observations | None = None) -> dict[str, Any]:
+    """Run ABC-SMC, write the posterior (all generations), the fitted point and a report; return a summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    obs = observations if observations is not None else Observations.load()
+    t0 = time.perf_counter()
+    sim = model_simulator(spec, out, obs, workers, resume, progress)
+    res = abc_smc(sim, spec.parameters, spec.particles, spec.generations, spec.seed, spec.quantile,
+                  spec.min_acceptance, spec.max_batches)
+    elapsed = time.perf_counter() - t0
+    final = res.final()
+    best = final.loc[final["distance"].idxmin()]
+    summary = {"fitted": {k: _round(float(best[k])) for k in spec.parameters}, "distance": float(best["distance"]),
+               "runs": int(res.generations["proposed"].sum()) * spec.replicates, "seconds": elapsed,
+               "fit_until": spec.fit_until, "date": dt.date.today().isoformat(), "spec": spec.source,
+               "posterior": str(out / POSTERIOR), "generations": res.generations.to_dict("records")}
+    with atomic_path(out / POSTERIOR) as tmp:
+        res.particles.to_csv(tmp, index=False)
+    write_text_atomic(out / "calibration.json", json.dumps(summary, indent=2, default=float) + "\n")
+    write_text_atomic(out / "fitted.toml", fitted_block(summary))
+    write_text_atomic(out / "calibration.md", report(summary, res, spec))
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# using the posterior
+# --------------------------------------------------------------------------------------------------
+
+def read_posterior(path: str | Path) -> pd.DataFrame:
+    """The last generation of a posterior file written by :func:`calibrate`."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(str(path), "file", str(path), f"not a readable posterior ({exc})") from None
+    for col in ("generation", "weight"):
+        if col not in table.columns:
+            raise InputError(str(path), "columns", col, "missing (not a posterior written by calibrate)")
+    return table[table["generation"] == table["generation"].max()].reset_index(drop=True)
+
+
+def posterior_draws(path: str | Path, n: int, seed: int) -> list[dict[str, float]]:
+    """``n`` parameter sets drawn (with replacement, by weight) from a posterior, as override dicts for
+    ``Config.with_overrides``; the same seed gives the same draws."""
+    post = read_posterior(path)
+    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight")]
+    w = post["weight"].to_numpy(float)
+    idx = np.random.default_rng(np.random.SeedSequence(seed)).choice(len(post), size=n, p=w / w.sum())
+    return [{k: float(post.at[i, k]) for k in names} for i in idx]
 
 
 def _round(v: float) -> float:
@@ -211,11 +374,11 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def fitted_block(summary: dict[str, Any]) -> str:
-    """The fitted values as TOML tables, with a comment saying what they were fitted to and when."""
-    errs = ", ".join(f"{k[4:]} {100 * v:+.2f} %" for k, v in summary["errors"].items())
-    head = (f"{BEGIN}\n# Fitted {summary['date']} by `migration-abm calibrate {Path(summary['spec']).name}` to the 2013\n"
-            f"# regional totals (1 % survey) and the city totals 2013/2020-2023 only (2022 regional totals are held\n"
-            f"# out for validation). {summary['runs']} runs, {summary['seconds']:.0f} s. Fit errors: {errs}.\n")
+    """The best posterior particle as TOML tables, with a comment saying what it was fitted to and when."""
+    head = (f"{BEGIN}\n# Fitted {summary['date']} by `migration-abm calibrate {Path(summary['spec']).name}` (ABC-SMC) to\n"
+            f"# district, zone and city observations up to {summary['fit_until']} only; {summary['runs']} runs, "
+            f"{summary['seconds']:.0f} s.\n# Best particle of the final generation (distance "
+            f"{summary['distance']:.4f}); the posterior is {summary['posterior']}.\n")
     return head + dumps_toml(_nest(summary["fitted"])).replace("\n\n", "\n") + END + "\n"
 
 
@@ -227,24 +390,25 @@ def apply_fitted(path: Path, block: str) -> None:
     write_text_atomic(path, new)
 
 
-def report(summary: dict[str, Any], runs: pd.DataFrame, spec: CalibrationSpec,
-           race: pd.DataFrame | None = None) -> str:
-    """Markdown summary of a calibration."""
-    top = runs.nsmallest(10, "loss")
-    lines = [f"# Calibration `{spec.name}`", "",
-             f"{summary['runs']} runs ({spec.replicates} replicates per point; stage 1: {spec.samples}-point LHS over "
-             f"the full box, stage 2: {spec.refine_samples}-point LHS in a box {spec.refine_width:.0%} as wide around "
-             f"the stage-1 best) in {summary['seconds']:.0f} s. Loss = mean squared relative error of the "
-             f"{spec.fit_year} regional totals (weight {spec.weight_regions}) + of the city totals (weight "
-             f"{spec.weight_city}).", "", "## Fitted values", ""]
-    lines += [f"- `{k}` = {v} (box {spec.parameters[k][0]}–{spec.parameters[k][1]})" for k, v in summary["fitted"].items()]
-    lines += ["", "## Fit errors at the best point", ""]
-    lines += [f"- {k[4:]}: {100 * v:+.2f} %" for k, v in summary["errors"].items()]
-    lines += ["", "## Ten best points of the first two stages", "", top.round(5).to_string(index=False)]
-    if race is not None:
-        spread = race[list(spec.parameters)].agg(["min", "max"]).T
-        lines += ["", f"## Race: the {len(race)} best points re-run with {spec.race_replicates} fresh replicates",
-                  "", "The pick is the lowest mean loss here. The spread of parameter values among these "
-                  "near-equal fits shows how weakly the fitted targets identify them (equifinality):", "",
-                  spread.round(5).to_string(), "", race.round(5).to_string(index=False)]
+def report(summary: dict[str, Any], res: AbcResult, spec: CalibrationSpec) -> str:
+    """Markdown summary of a calibration: schedule, posterior summaries, best particle."""
+    final = res.final()
+    w = final["weight"].to_numpy()
+    lines = [f"# Calibration `{spec.name}` (ABC-SMC)", "",
+             f"Targets: every district census, zone total and city total after the base config's start year up to "
+             f"fit_until = {spec.fit_until} (weights {spec.weights}). Distance: root of the weighted mean of each "
+             f"target group's mean squared relative error. Uniform prior on the box below; {spec.particles} "
+             f"particles, ε = {spec.quantile:.0%} quantile of the previous generation's distances. "
+             f"{summary['runs']} runs in {summary['seconds']:.0f} s.", "", "## Generations", "",
+             res.generations.to_string(index=False), "", "## Posterior (final generation, weighted)", "",
+             "| parameter | prior box | mean | sd | 10 % | 50 % | 90 % | best |", "|---|---|---|---|---|---|---|---|"]
+    for k, (lo, hi) in spec.parameters.items():
+        x = final[k].to_numpy()
+        order = np.argsort(x)
+        cdf = np.cumsum(w[order])
+        q = [x[order][np.searchsorted(cdf, p)] for p in (0.1, 0.5, 0.9)]
+        mean = float(w @ x)
+        sd = float(np.sqrt(w @ (x - mean) ** 2))
+        lines.append(f"| `{k}` | {lo:g}–{hi:g} | {mean:.4g} | {sd:.3g} | {q[0]:.4g} | {q[1]:.4g} | {q[2]:.4g} | "
+                     f"{summary['fitted'][k]:.4g} |")
     return "\n".join(lines) + "\n"

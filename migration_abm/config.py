@@ -19,7 +19,7 @@ from migration_abm.schema import apply_overrides, build, dumps_toml, load
 from migration_abm.schema import param as _p
 
 #: path-valued keys, resolved relative to the TOML file that names them
-PATH_KEYS = {"data": ("regions", "boundaries")}
+PATH_KEYS = {"data": ("regions", "boundaries"), "run": ("posterior",)}
 
 
 @dataclass
@@ -28,6 +28,8 @@ class RunConfig:
     end_year: int = _p(2035, 1900, 2200, "last simulated year (inclusive)")
     seed: int = _p(20100728, 0, None, "root seed of the run's numpy SeedSequence")
     households_per_agent: float = _p(100.0, 1.0, 1e6, "households represented by one agent row (1 = full scale)")
+    posterior: str = _p("", doc="calibration posterior CSV (written by `calibrate --apply`) whose draws give "
+                        "ensemble projections (`run --replicates`) their parameter uncertainty; '' = none")
 
 
 @dataclass
@@ -43,10 +45,20 @@ class PopulationConfig:
     max_household_size: int = _p(8, 2, 12, "largest household generated")
     share_0_14: float = _p(0.1698, 0.0, 1.0, "city age share 0-14 at the base year (2010 census 16.98 %)")
     share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
+    old_age: int = _p(65, 60, 65, "lower age of the share_65_plus band: 65, or 60 for censuses that report 60+ "
+                      "(the 2020 census: 60+ 21.87 %)")
     urban_share: dict[str, float] = _p(
         {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486, "northeast_eco": 0.4180,
          "southeast_eco": 0.3464}, 0.0, 1.0,
         "urban share where a district's own urban_<year> is missing (2013 1 % survey by region; 渝中 100 %)")
+    urban_share_city: float = _p(0.0, 0.0, 1.0, "if > 0: the city-wide urban share at the base year; the regional "
+                                 "urban_share values are shifted by one common logit offset to match it (2020 "
+                                 "census 69.46 %, derived from 2021's 70.32 % − 0.86 points; FACTS §2)")
+    migrant_stock: bool = _p(False, doc="give the base year migrant stocks: in districts whose residents exceed "
+                             "their 2007 registered population (chongqing_registered_2007.csv), that excess lives "
+                             "there with hukou elsewhere (origins ∝ registered-minus-resident gaps, or outside)")
+    migrant_outside_share: float = _p(0.3, 0.0, 1.0, "assumption: share of the base-year migrant stock registered "
+                                      "outside Chongqing (2021: 2.23 M in-migrants from other provinces, FACTS §3)")
     urban_agricultural_hukou_share: float = _p(
         0.47, 0.0, 1.0, "share of urban residents holding agricultural hukou at base year "
         "(derived: (53.3 % resident urbanisation in 2010, linear between 2007 48.3 % and 2013 58.34 %, "
@@ -84,22 +96,28 @@ class EconomyConfig:
     """Economy scenario per region (strategy: services in the core, emerging industries in the expansion
     area, industry in new development, ecology in the eco regions). Rates are assumptions."""
 
-    # Wage growth: 7 %/yr real in the one-hour circle (assumption); the eco wings' premium over it is
-    # derived from the packaged data: 2010→2020 growth of GDP per 2010 resident by wing (one-hour circle
-    # 12.2 %/yr, north-east 12.5 %, south-east 13.8 %; 2010 wing GDP, 2020 district GDP where known).
+    # Wage growth: 7 %/yr real everywhere (assumption). An earlier default gave the eco regions a premium
+    # derived from 2010→2020 GDP growth, i.e. from data after a 2010 run's start; it was dropped.
     # Job growth by sector follows the strategy's roles (assumptions).
     core: SectorGrowth = _growth(-0.05, 0.0, 0.04, 0.07)
     expansion: SectorGrowth = _growth(-0.04, 0.045, 0.045, 0.07)
     new_development: SectorGrowth = _growth(-0.03, 0.04, 0.03, 0.07)
-    northeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.073)
-    southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.086)
-    gdp_per_capita_by_wing_2010: dict[str, float] = _p(
-        {"core": 34828.0, "expansion": 34828.0, "new_development": 34828.0, "northeast_eco": 16108.0,
+    northeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
+    gdp_per_capita_by_region: dict[str, float] = _p(
+        {"core": 46809.0, "expansion": 46809.0, "new_development": 26056.0, "northeast_eco": 16109.0,
          "southeast_eco": 15259.0}, 0.0, None,
-        "yuan; derived from 2010 GDP by wing (yearbook 2011 t.2-13) / 2010 census population by wing")
-    district_productivity_from_gdp_2020: bool = _p(True, doc="spread wing productivity over districts by 2020 GDP per 2010 resident")
-    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption: elasticity of wages to relative district productivity "
-                                        "(kept below 1: wage gaps are narrower than GDP-per-capita gaps)")
+        "yuan, 2010: regional GDP (yearbook 2011 t.2-13: main city = 都市发达经济圈 3,490.83 亿, new development = "
+        "一小时经济圈 − main city 2,654.49 亿, 渝东北翼 1,347.53, 渝东南翼 432.73) / 2010 census population of the "
+        "region's districts (derived; core and expansion share the main city's figure)")
+    district_gdp_year: int = _p(0, 0, 2200, "use this year's district GDP per resident (packaged table: 2020, 31 "
+                                "districts; the others take their region's mean) instead of the regional 2010 "
+                                "figures; 0 = regional figures. Must be <= run.start_year: no information from "
+                                "after a run's start enters its inputs")
+    productivity_elasticity: float = _p(0.5, 0.0, 2.0, "assumption (calibrated): elasticity of wages to relative "
+                                        "district GDP per capita (wage gaps are narrower than GDP-per-capita gaps: "
+                                        "2020 private-unit wages differ by 1.23× between the main-city zone and the "
+                                        "south-east, GDP per capita by ~3×)")
     sector_wage_premium: dict[str, float] = _p({"agriculture": 0.45, "industry": 1.0, "services": 1.05}, 0.0, None,
                                                "assumption: sector wage relative to industry")
     urban_services_share: dict[str, float] = _p(
@@ -137,6 +155,9 @@ class BehaviourConfig:
     beta_network: float = _p(0.4, 0.0, 20, "utility per unit log(1 + migrants from the same origin per 1000 residents)")
     beta_housing: float = _p(3.0, 0.0, 50, "disutility per unit housing pressure (occupancy above 90 %)")
     nonlocal_access: float = _p(0.3, 0.0, 1.0, "schooling / insurance access of non-hukou residents without migrant-rights policy")
+    beta_trend: float = _p(0.0, -20, 20, "utility per %/yr of the district's population-share trend over the "
+                           "latest intercensal decade ending at or before the start year (persistent attractiveness "
+                           "not captured by the other terms; see geography.census_trend)")
     beta_stay: float = _p(2.0, -20, 20, "utility bonus of staying (inertia / place attachment)")
     moving_cost_yuan: float = _p(8000.0, 0.0, None, "assumption: fixed cost of an inter-district move (yuan)")
     cost_per_km_yuan: float = _p(15.0, 0.0, None, "assumption: moving cost per km (yuan)")
@@ -156,6 +177,8 @@ class ExternalConfig:
     out_wage_gap: float = _p(1.0, -10, 10, "log-odds per unit log(city mean wage / local wage)")
     out_young: float = _p(0.5, -10, 10, "log-odds added to leaving if the head is 18-34")
     in_persons_per_year: float = _p(300000.0, 0.0, None, "persons arriving from the rest of China in the first simulated year (before control)")
+    in_reference_year: int = _p(0, 0, 2200, "calendar year whose arrivals in_persons_per_year gives (0 = the first "
+                                "simulated year); a 2020 projection and a 2010 hindcast then share one arrivals path")
     in_growth: float = _p(0.0, -0.5, 0.5, "yearly relative change of arrivals (negative: a shrinking pool of migrants and returners)")
     in_return_share: float = _p(0.5, 0.0, 1.0, "share of arrivals that are returning Chongqing natives (go to origin with their hukou)")
     control_total: dict[str, float] = _p({}, 0.0, None, "optional city totals by year ('2020' = 32054159): external net flow adjusted to hit them")
@@ -296,6 +319,9 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     if p.share_0_14 + p.share_65_plus >= 1:
         raise ConfigError(src("population.share_65_plus"), "population.share_65_plus", p.share_65_plus,
                           "share_0_14 + share_65_plus must be < 1")
+    if p.urban_share_city and not 0 < p.urban_share_city < 1:
+        raise ConfigError(src("population.urban_share_city"), "population.urban_share_city", p.urban_share_city,
+                          "must be strictly between 0 and 1 (or 0 = off)")
     for area in ("urban", "rural"):
         hi, lo = getattr(p, f"high_skill_share_{area}"), getattr(p, f"low_skill_share_{area}")
         if hi + lo > 1:
@@ -305,7 +331,7 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
         raise ConfigError(src("economy.skill_wage_premium"), "economy.skill_wage_premium",
                           cfg.economy.skill_wage_premium, "needs 3 values (low, middle, high)")
     region_dicts = {"population.urban_share": p.urban_share, "economy.urban_services_share": cfg.economy.urban_services_share, "behaviour.carrying_capacity": cfg.behaviour.carrying_capacity,
-                    "economy.gdp_per_capita_by_wing_2010": cfg.economy.gdp_per_capita_by_wing_2010,
+                    "economy.gdp_per_capita_by_region": cfg.economy.gdp_per_capita_by_region,
                     "capacity.housing_growth": cfg.capacity.housing_growth}
     for key, d in region_dicts.items():
         for k, v in d.items():
@@ -320,6 +346,10 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
             raise ConfigError(src(f"external.control_total.{k}"), f"external.control_total.{k}", v, "key must be a year")
     if cfg.siting:
         _validate_siting(cfg, src)
+    gy = cfg.economy.district_gdp_year
+    if gy and gy > cfg.run.start_year:
+        raise ConfigError(src("economy.district_gdp_year"), "economy.district_gdp_year", gy,
+                          f"must be <= run.start_year ({cfg.run.start_year}): no data from after a run's start")
     reloc = cfg.policy.ecological_relocation
     if reloc.end_year < reloc.start_year:
         raise ConfigError(src("policy.ecological_relocation.end_year"), "policy.ecological_relocation.end_year",

@@ -20,6 +20,16 @@ REGIONS: tuple[str, ...] = ("core", "expansion", "new_development", "northeast_e
 ECO_REGIONS: tuple[str, ...] = ("northeast_eco", "southeast_eco")
 #: Regions the strategy designates as destinations for new urban residents.
 DESTINATION_REGIONS: tuple[str, ...] = ("expansion", "new_development")
+#: The 2020 "一区两群" zones at the finest level the statistics report them (FACTS §2, §4), as unions of
+#: the 2013 regions: 中心城区 = the nine main-city districts = core + expansion; 主城新区 = the 12
+#: new-development districts; 渝东北三峡库区城镇群 and 渝东南武陵山区城镇群 = the two ecological regions.
+#: 主城都市区 (the "一区") is main_city + new_development. The 2013 1 % survey also reports these four.
+ZONES: dict[str, tuple[str, ...]] = {
+    "main_city": ("core", "expansion"),
+    "new_development": ("new_development",),
+    "northeast_eco": ("northeast_eco",),
+    "southeast_eco": ("southeast_eco",),
+}
 
 EARTH_RADIUS_KM = 6371.0088
 REQUIRED_COLUMNS = ("code", "name_zh", "name_en", "kind", "functional_region", "area_km2", "lat", "lon")
@@ -214,6 +224,40 @@ class Geography:
                 if trees[i].count_neighbors(trees[j], self._adjacency_tol_km) > 0:
                     adj[i, j] = adj[j, i] = True
         return adj
+
+    def census_trend(self, year: int) -> tuple[np.ndarray, np.ndarray]:
+        """(trend, imputed): annualised log change (%/yr) of each district's share of the population over
+        the latest intercensal period ending at or before ``year``, and where it was imputed.
+
+        Shares are taken among the districts counted in both censuses; a district missing from the
+        earlier census gets its functional region's population-weighted mean trend (flagged). Only
+        census columns up to ``year`` are read, so a run never sees data from after its start.
+        """
+        years = [y for y in self.census_years if y <= year]
+        if len(years) < 2:
+            return np.zeros(self.n), np.ones(self.n, dtype=bool)
+        y0, y1 = years[-2], years[-1]
+        p0, p1 = self.population(y0), self.population(y1)
+        both = np.isfinite(p0) & np.isfinite(p1)
+        trend = np.full(self.n, np.nan)
+        trend[both] = 100 * np.log((p1[both] / p1[both].sum()) / (p0[both] / p0[both].sum())) / (y1 - y0)
+        for r in np.unique(self.region_index):
+            m = self.region_index == r
+            known = m & both
+            fill = np.average(trend[known], weights=p1[known]) if known.any() else 0.0
+            trend[m & ~both] = fill
+        return trend, ~both
+
+    @cached_property
+    def zone_index(self) -> np.ndarray:
+        """Index into ZONES of each district's 一区两群 zone."""
+        lookup = {r: z for z, regions in enumerate(ZONES.values()) for r in regions}
+        return np.array([lookup[r] for r in self.districts["functional_region"]], dtype=np.int64)
+
+    def to_zones(self, values: np.ndarray) -> np.ndarray:
+        """Sum a per-district array (last axis) over the districts of each zone in ZONES."""
+        values = np.asarray(values, dtype=float)
+        return np.stack([values[..., self.zone_index == z].sum(axis=-1) for z in range(len(ZONES))], axis=-1)
 
     def to_regions(self, values: np.ndarray, axis: int = -1) -> np.ndarray:
         """Sum a per-district array over districts of each functional region along ``axis``."""

@@ -15,26 +15,32 @@ from migration_abm.population import SECTORS, Households
 
 
 def district_productivity(geo: Geography, cfg: Config) -> np.ndarray:
-    """Relative productivity per district: 2010 GDP per capita of its wing (districts sharing one wing
-    figure form a wing), spread within the wing by 2020 GDP per 2010 resident where the packaged economy
-    table has it (1.0 where it does not)."""
+    """Relative productivity per district, as the city mean × (GDP per capita / city mean) raised to
+    ``productivity_elasticity`` (wage gaps are narrower than GDP-per-capita gaps).
+
+    GDP per capita: with ``economy.district_gdp_year`` (at most the run's start year, checked by the
+    config) the district's own GDP per resident of that year where the packaged table has it, else its
+    region's population-weighted mean of the districts that have it; without it, the region's figure
+    ``economy.gdp_per_capita_by_region`` (2010 regional GDP)."""
     import pandas as pd
 
     e = cfg.economy
-    wing = np.array([e.gdp_per_capita_by_wing_2010.get(r, np.nan) for r in REGIONS])[geo.region_index]
-    if np.isnan(wing).any():
-        wing = np.where(np.isnan(wing), np.nanmean(wing), wing)
-    rel = np.ones(geo.n)
-    if e.district_productivity_from_gdp_2020 and geo.source == "chongqing":
+    gdp_pc = np.array([e.gdp_per_capita_by_region.get(r, np.nan) for r in REGIONS])[geo.region_index]
+    if np.isnan(gdp_pc).any():
+        gdp_pc = np.where(np.isnan(gdp_pc), np.nanmean(gdp_pc), gdp_pc)
+    year = e.district_gdp_year
+    if year and geo.source == "chongqing":
         econ = pd.read_csv(data_path("chongqing_district_economy.csv"), dtype={"code": str}).set_index("code")
-        gdp = econ["gdp_2020"].reindex(geo.codes).to_numpy(float)
-        pc = gdp * 1e8 / geo.population(2010)
-        wing_of = np.unique(wing, return_inverse=True)[1]  # districts sharing a wing GDP figure
-        for r in np.unique(wing_of):
-            m = (wing_of == r) & np.isfinite(pc)
-            if m.sum() >= 2:
-                rel[m] = pc[m] / np.average(pc[m], weights=geo.population(2010)[m])
-    return wing * rel ** e.productivity_elasticity
+        residents = geo.population(year)
+        own = econ[f"gdp_{year}"].reindex(geo.codes).to_numpy(float) * 1e8 / residents
+        for r in np.unique(geo.region_index):
+            m = geo.region_index == r
+            known = m & np.isfinite(own)
+            if known.any():
+                gdp_pc[m] = np.where(np.isfinite(own[m]), own[m], np.average(own[known], weights=residents[known]))
+    weights = geo.population(cfg.run.start_year)
+    mean = np.average(gdp_pc, weights=np.where(np.isfinite(weights), weights, 0.0))
+    return mean * (gdp_pc / mean) ** e.productivity_elasticity
 
 
 class LabourMarket(mesa.Agent):

@@ -141,6 +141,8 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
     common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
               + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
+    if b.beta_trend:
+        common += b.beta_trend * model.census_trend
     child_term = b.beta_school * school
     # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
     inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)),
@@ -233,7 +235,8 @@ def external_out_and_in(model: Model) -> None:
     p_out = sigmoid(logit(ext.out_rate) + ext.out_unemployed * jobless
                     + ext.out_young * ((head >= 18) & (head <= 34)) + ext.out_wage_gap * gap)
     persons = hh.persons()
-    arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - model.cfg.run.start_year - 1)
+    ref = ext.in_reference_year or model.cfg.run.start_year + 1
+    arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - ref)
     target = model.control.get(model.year)
     if target is not None:
         net_needed = target - persons.sum()

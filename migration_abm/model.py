@@ -63,6 +63,7 @@ class MigrationModel(mesa.Model):
         share = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])
         self.carrying_capacity = g.to_regions(pop) * share
         self.base_urban = base_urban_share(g, config, config.run.start_year)
+        self.census_trend = g.census_trend(config.run.start_year)[0]
         self.returner_origin_p = self._returner_origins()
         self.control = self._control_path(float(pop.sum()))
         self._reset_counters()

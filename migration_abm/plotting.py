@@ -70,3 +70,33 @@ def plot_district_trajectories(geo, runs, flags: pd.DataFrame, path: str | Path)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("population index (2010 = 1)")
     return save_figure(fig, path)
+
+
+ZONE_LABELS = {"main_city": "Main city (core + expansion)", "new_development": "New development",
+               "northeast_eco": "North-east eco", "southeast_eco": "South-east eco", "city": "Municipality"}
+
+
+def plot_projection_bands(table: pd.DataFrame, observed: pd.DataFrame, path: str | Path, title: str = "",
+                          note: str = "") -> Path:
+    """Median and 80 % / 95 % bands per zone and for the city (table from ``ensemble.bands``), with the
+    observed census and survey totals as points (persons, millions)."""
+    areas = list(dict.fromkeys(table["area"]))
+    fig, axes = plt.subplots(1, len(areas), figsize=(3.3 * len(areas), 3.4), sharex=True)
+    for ax, area in zip(axes, areas, strict=True):
+        t = table[table.area == area]
+        ax.fill_between(t.year, t["q2.5"] / 1e6, t["q97.5"] / 1e6, color="C0", alpha=0.18, lw=0, label="95 %")
+        ax.fill_between(t.year, t["q10"] / 1e6, t["q90"] / 1e6, color="C0", alpha=0.35, lw=0, label="80 %")
+        ax.plot(t.year, t["q50"] / 1e6, color="C0", lw=1.8, label="median")
+        o = observed[observed.area == area]
+        if len(o):
+            ax.scatter(o.year, o.value / 1e6, color="k", s=18, zorder=3, label="observed")
+        ax.set_title(ZONE_LABELS.get(area, area), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("residents (millions)")
+    axes[0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title or "Projected population", fontsize=10)
+    if note:
+        fig.text(0.5, -0.04, note, ha="center", fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)

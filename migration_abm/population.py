@@ -131,11 +131,12 @@ def age_pmf(cfg: Config) -> np.ndarray:
     implied by the configured mortality so the oldest ages thin out plausibly.
     """
     p = cfg.population
+    old = p.old_age
     pmf = np.zeros(AGE_MAX + 1)
     pmf[0:15] = p.share_0_14 / 15
-    pmf[15:65] = (1 - p.share_0_14 - p.share_65_plus) / 50
-    surv = np.exp(-np.cumsum(death_hazard(cfg, np.arange(65, AGE_MAX + 1))))
-    pmf[65:] = p.share_65_plus * surv / surv.sum()
+    pmf[15:old] = (1 - p.share_0_14 - p.share_65_plus) / (old - 15)
+    surv = np.exp(-np.cumsum(death_hazard(cfg, np.arange(old, AGE_MAX + 1))))
+    pmf[old:] = p.share_65_plus * surv / surv.sum()
     return pmf
 
 
@@ -146,13 +147,63 @@ def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
 
 
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
-    """Urban share per district: the census urban column where present, else the region default."""
+    """Urban share per district: the census urban column where present, else the region default —
+    shifted by one common logit offset when ``population.urban_share_city`` fixes the city-wide share."""
     default = np.array([cfg.population.urban_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
     col = f"urban_{year}"
+    share = default
     if col in geo.districts.columns:
         own = geo.districts[col].to_numpy(float) / geo.population(year)
-        return np.where(np.isfinite(own), own, default)
-    return default
+        share = np.where(np.isfinite(own), own, default)
+    target = cfg.population.urban_share_city
+    if target:
+        from scipy.optimize import brentq
+
+        pop = geo.population(year)
+        x = np.log(np.clip(share, 1e-6, 1 - 1e-6) / (1 - np.clip(share, 1e-6, 1 - 1e-6)))
+        fixed = share >= 1.0  # wholly urban districts (渝中) stay so
+
+        def shifted(c: float) -> np.ndarray:
+            return np.where(fixed, 1.0, 1 / (1 + np.exp(-(x + c))))
+
+        c = brentq(lambda c: np.average(shifted(c), weights=pop) - target, -20, 20)
+        share = shifted(c)
+    return share
+
+
+def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:
+    """M[d, o]: share of district d's base-year residents registered in district o (o = n: outside
+    Chongqing's districts before the outside split), from the 2007 registered table.
+
+    In-migrant excess of d = max(0, resident_year − registered_2007); origins ∝ max(0, registered_2007
+    − resident_year) of the districts with unit rows, the two eco wings' aggregate gaps spread over their
+    districts ∝ resident population (documented assumption, DATA.md). Districts without data: no stock.
+    """
+    import pandas as pd
+
+    from migration_abm.geography import data_path
+
+    reg = pd.read_csv(data_path("chongqing_registered_2007.csv"), dtype={"code": str})
+    units = reg[reg.row_type.isin(["unit", "combined_2020_boundary"])].drop_duplicates("code", keep="last")
+    registered = (units.set_index("code")["pop_registered_wan"] * 1e4).reindex(geo.codes).to_numpy(float).copy()
+    resident = geo.population(year)
+    wings = {"northeast_eco": "渝东北翼", "southeast_eco": "渝东南翼"}
+    for region, label in wings.items():
+        row = reg[reg.name_zh.str.startswith(label)]
+        m = geo.in_regions((region,)) & ~np.isfinite(registered)
+        if len(row) and m.any():
+            known = geo.in_regions((region,)) & np.isfinite(registered)
+            left = float(row["pop_registered_wan"].iloc[0]) * 1e4 - np.nansum(registered[known])
+            registered[m] = left * resident[m] / resident[m].sum()
+    gap = registered - resident
+    inflow = np.where(np.isfinite(gap), np.maximum(0.0, -gap), 0.0)
+    outflow = np.where(np.isfinite(gap), np.maximum(0.0, gap), 0.0)
+    origin_p = outflow / outflow.sum() if outflow.sum() > 0 else np.zeros(geo.n)
+    share = inflow / np.maximum(resident, 1.0)
+    out = share[:, None] * origin_p[None, :]
+    np.fill_diagonal(out, 0.0)
+    out *= (share / np.maximum(out.sum(axis=1), 1e-300))[:, None]
+    return out
 
 
 def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Households:
@@ -201,7 +252,30 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     farm = ~hh.urban & (rng.random(n) < cfg.economy.rural_agriculture_share)
     serv = rng.random(n) < services_share[district]
     hh.sector = np.where(farm, 0, np.where(serv, 2, 1)).astype(np.int8)
+    if p.migrant_stock:
+        _assign_migrant_stock(hh, geo, cfg, year, rng)
     return hh
+
+
+def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int, rng: np.random.Generator) -> None:
+    """Give a share of each district's households a hukou (and origin) elsewhere: the base-year stock of
+    migrants (:func:`migrant_stock_shares`); a ``migrant_outside_share`` of it comes from outside."""
+    shares = migrant_stock_shares(geo, year)
+    total = shares.sum(axis=1)
+    u = rng.random(hh.n)
+    is_migrant = u < total[hh.district]
+    rows = np.flatnonzero(is_migrant)
+    outside = rng.random(len(rows)) < cfg.population.migrant_outside_share
+    inside_rows = rows[~outside]
+    cum = np.cumsum(shares, axis=1) / np.maximum(total, 1e-300)[:, None]
+    draw = rng.random(len(inside_rows))
+    origin = np.minimum((cum[hh.district[inside_rows]] < draw[:, None]).sum(axis=1), geo.n - 1).astype(np.int16)
+    hh.origin[inside_rows] = origin
+    hh.hukou_district[inside_rows] = origin
+    hh.origin[rows[outside]] = OUTSIDE
+    hh.hukou_district[rows[outside]] = OUTSIDE
+    hh.hukou_ag[rows] = True
+    hh.years_here[rows] = np.minimum(hh.years_here[rows], 10)
 
 
 def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -> None:

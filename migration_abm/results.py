@@ -1,7 +1,8 @@
 """Results of one simulation run: labelled per-year arrays, pandas views, HDF5 round-trip.
 
 Year axis: the first row is the initial (base-year) state; row t holds the state at the end of year t
-and the flows that happened during year t. Every count is in persons.
+and the flows that happened during year t. Every count is in persons (``households`` in households,
+``jobs`` in jobs); :data:`UNITS` labels each series and is written beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from migration_abm.errors import InputError
 from migration_abm.geography import REGIONS
 from migration_abm.population import AGE_MAX
 from migration_abm.storage import read_run_file, write_run_file
@@ -30,6 +32,14 @@ DISTRICT_SERIES: tuple[str, ...] = (
     "external_in", "external_out", "hukou_conversions", "employed", "jobs", "unemployed",
     "children_primary", "children_lower_secondary", "elderly", "housing_capacity", "service_capacity")
 
+#: Unit of every recorded array (written as the ``units`` attribute of each variable).
+UNITS: dict[str, str] = {**{k: "persons" for k in DISTRICT_SERIES}, "households": "households", "jobs": "jobs",
+                         "flows": "persons", "population_age": "persons", "population_status_band": "persons"}
+#: Axes of the arrays besides the (year, district) series.
+OTHER_DIMS: dict[str, tuple[str, ...]] = {
+    "flows": ("year", "origin", "destination"), "population_age": ("year", "district", "age"),
+    "population_status_band": ("year", "district", "hukou_status", "age_band")}
+
 
 @dataclass
 class Results:
@@ -43,6 +53,7 @@ class Results:
     config_toml: str = ""
     seed: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    names: np.ndarray | None = None
 
     # ---- pandas views -------------------------------------------------------------------------
     def series(self, name: str) -> pd.DataFrame:
@@ -108,21 +119,65 @@ class Results:
         df["internal_moves"] = self.arrays["flows"].sum(axis=(1, 2))
         return df
 
-    # ---- storage ------------------------------------------------------------------------------
+    def district_names(self) -> np.ndarray:
+        """English district names beside :attr:`codes` (from the file, else from the config's table)."""
+        if self.names is None:
+            import tomllib
+
+            from migration_abm.geography import load_districts
+
+            regions = tomllib.loads(self.config_toml).get("data", {}).get("regions", "chongqing") \
+                if self.config_toml else "chongqing"
+            table = load_districts(None if regions == "chongqing" else regions).set_index("code")
+            self.names = table["name_en"].reindex(self.codes).fillna("").to_numpy(str)
+        return self.names
+
+    # ---- storage and interoperability ------------------------------------------------------------
+    def _coords(self) -> dict[str, np.ndarray]:
+        return {"year": self.years, "district": self.codes, "origin": self.codes, "destination": self.codes,
+                "age": np.arange(AGE_MAX + 1), "hukou_status": np.array(HUKOU_STATUS),
+                "age_band": np.array([b[0] for b in AGE_BANDS])}
+
     def to_hdf5(self, path: str | Path) -> Path:
-        """Write atomically to ``path`` (see docs/STORAGE.md for the layout)."""
-        coords = {"year": self.years, "district": self.codes, "region": self.regions,
-                  "age": np.arange(AGE_MAX + 1), "hukou_status": np.array(HUKOU_STATUS),
-                  "age_band": np.array([b[0] for b in AGE_BANDS])}
+        """Write atomically to ``path``: netCDF4-compatible HDF5 (see docs/STORAGE.md for the layout)."""
+        coords = {k: v for k, v in self._coords().items() if any(k in d for d in self.dims.values())}
+        coords["year"], coords["district"] = self.years, self.codes
+        aux = {"district_name": ("district", self.district_names()), "region": ("district", self.regions)}
         attrs = {**self.attrs, "config_toml": self.config_toml, "seed": self.seed}
-        write_run_file(path, attrs=attrs, arrays=self.arrays, coords=coords, dims=self.dims)
+        write_run_file(path, attrs=attrs, arrays=self.arrays, coords=coords, dims=self.dims, aux_coords=aux,
+                       units={k: UNITS.get(k, "persons") for k in self.arrays})
         return Path(path)
+
+    def to_xarray(self) -> Any:
+        """An ``xarray.Dataset`` of every array with named dimensions, coordinates and units."""
+        import xarray as xr
+
+        coords: dict[str, Any] = dict(self._coords())
+        coords["district_name"] = ("district", self.district_names())
+        coords["region"] = ("district", self.regions)
+        data = {k: (self.dims[k], v, {"units": UNITS.get(k, "persons")}) for k, v in self.arrays.items()}
+        used = {d for dims in self.dims.values() for d in dims} | {"year", "district"}
+        coords = {k: v for k, v in coords.items() if k in used or k in ("district_name", "region")}
+        return xr.Dataset(data, coords=coords, attrs={"seed": self.seed, "config_toml": self.config_toml})
 
     @classmethod
     def from_hdf5(cls, path: str | Path) -> Results:
-        """Read a run file written by :meth:`to_hdf5`."""
+        """Read a run file written by :meth:`to_hdf5` (layout 1 or 2); InputError if it is incomplete."""
         attrs, arrays, coords, dims = read_run_file(path)
+        for name in ("year", "district", "region"):
+            if name not in coords:
+                raise InputError(str(path), name, None, "coordinate missing: not a complete run file")
+        shape = (len(coords["year"]), len(coords["district"]))
+        for name in DISTRICT_SERIES:
+            if name not in arrays:
+                raise InputError(str(path), name, None, "series missing: the file is incomplete or damaged")
+            if arrays[name].shape != shape or dims[name] != ("year", "district"):
+                raise InputError(str(path), name, arrays[name].shape, f"expected a year × district array {shape}")
+        for name, axes in OTHER_DIMS.items():
+            if name in arrays and (dims[name] != axes or arrays[name].shape[:2] != shape[:1] + shape[1:2]):
+                raise InputError(str(path), name, arrays[name].shape, f"expected axes {', '.join(axes)}")
         config_toml = str(attrs.pop("config_toml", ""))
         seed = str(attrs.pop("seed", ""))
+        names = coords.get("district_name")
         return cls(years=coords["year"], codes=coords["district"], regions=coords["region"], arrays=arrays,
-                   dims=dims, config_toml=config_toml, seed=seed, attrs=attrs)
+                   dims=dims, config_toml=config_toml, seed=seed, attrs=attrs, names=names)

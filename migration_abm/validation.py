@@ -1,279 +1,288 @@
-"""Validation against observed populations, with the baselines a reviewer asks for.
+"""Validation harness: the ABM and every baseline on the same targets, fitted on the same data.
 
-Targets are the functional-region totals a statistical source reports: core + expansion together
-("main city", because the 2013 survey's core is the inner-ring area), new development, north-east and
-south-east. What was fitted (2013 regional totals, city totals) is kept apart from what is predicted
-(2022 regional totals, 2020 age structure, urbanisation, hukou conversions).
-
-Baselines, all given the same observed city totals the model's control uses:
-persistence of 2010 shares; extrapolation of the 2000→2010 share trend; a gravity and a radiation
-model of internal flows between districts, each fitted to the same 2013 regional totals.
+Tests (docs/VALIDATION.md): *temporal* (fit ≤ ``fit_until``, predict the 2020 districts and the 2022
+zone totals), *allocation* (given the 2013 and 2022 zone totals, distribute 2020 among districts),
+*backcast* (dynamics fitted on 2010 onwards, run from the 2000 census, predict 2010), *forward* (from the
+2020 census, the 2022 zone totals) and *interval coverage* of the model's projection intervals.
+All methods are scaled to the observed city total of the target year, so the tables measure how people
+are distributed; the ABM's own city total is reported separately. Fitted and predicted targets are kept
+apart (column ``role``). The model is called as ``simulate(config, seed)`` with ``run.start_year`` set
+per test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from migration_abm.geography import Geography, data_path
+from migration_abm.baselines import BASELINES, Baseline, RegionalInterpolation
+from migration_abm.errors import InputError
+from migration_abm.geography import REGIONS, ZONES, Geography
+from migration_abm.observations import DISTRICT, Observations, load_observed, log_interpolate
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "main_city": ("core", "expansion"),
-    "new_development": ("new_development",),
-    "northeast_eco": ("northeast_eco",),
-    "southeast_eco": ("southeast_eco",),
-}
-GROUP_NAMES = tuple(GROUPS)
-
-
-def load_observed(path: str | Path | None = None) -> pd.DataFrame:
-    """Observed targets (long format: kind, year, area, value, unit, use, source)."""
-    return pd.read_csv(path or data_path("observed_chongqing.csv"))
+TESTS = ("temporal", "allocation", "backcast", "forward")
+ABM = "ABM (median of replicates)"
+ABM_OWN = "ABM, own city total"
+ALLOCATED = "[allocated to the given zone totals]"
+#: Methods that need zone totals of the target period and are therefore left out of the backcast.
+REGIONAL = ("regional interpolation × census shares within zones", "mean of share trend and regional interpolation")
 
 
-def group_index(geo: Geography) -> np.ndarray:
-    """Index into GROUP_NAMES for each district."""
-    lookup = {r: g for g, regions in enumerate(GROUPS.values()) for r in regions}
-    return np.array([lookup[r] for r in geo.districts["functional_region"]])
+@dataclass(frozen=True)
+class Test:
+    """One validation test: what the methods are fitted on, where the model starts, what is scored."""
+
+    name: str
+    start_year: int
+    fit: Observations
+    fitted: dict[int, str]      # year -> level scored in-sample ("zone" or "district")
+    predicted: dict[int, str]   # year -> level scored out of sample
+    allocate: bool = False      # scale every prediction to the zone totals interpolated from ``fit``
+    note: str = ""
 
 
-def to_groups(geo: Geography, per_district: np.ndarray) -> np.ndarray:
-    """Sum per-district values (last axis) into the validation groups."""
-    gi = group_index(geo)
-    arr = np.asarray(per_district, float)
-    return np.stack([arr[..., gi == g].sum(axis=-1) for g in range(len(GROUP_NAMES))], axis=-1)
+def build_tests(obs: Observations, fit_until: int = 2013, tests: tuple[str, ...] = TESTS) -> list[Test]:
+    """The tests of issue 10 on the packaged observations; each says exactly which data its fit sees."""
+    out = []
+    for name in tests:
+        if name == "temporal":
+            fit = obs.until(fit_until)
+            zones = [y for y in fit.years("region_total") if y > fit.census_years()[-1]]
+            out.append(Test(name, 2010, fit, {y: "zone" for y in zones},
+                            {2020: "district", 2022: "zone"},
+                            note=f"all data ≤ {fit_until}; origin: the {fit.census_years()[-1]} census"))
+        elif name == "allocation":
+            fit = obs.until(fit_until) | obs.select("region_total", [2022])
+            out.append(Test(name, 2010, fit, {}, {2020: "district"}, allocate=True,
+                            note=f"data ≤ {fit_until} plus the observed 2022 zone totals; 2020 zone totals "
+                                 "interpolated geometrically and given to every method"))
+        elif name == "backcast":
+            fit = obs.exclude(DISTRICT, [2000]).until(2020)
+            out.append(Test(name, 2000, fit, {}, {2010: "district"},
+                            note="dynamics fitted on the 2010 and 2020 censuses; run from the 2000 census "
+                                 "(7 districts imputed); the 2010 census predicted"))
+        elif name == "forward":
+            fit = obs.until(2020)
+            out.append(Test(name, 2020, fit, {}, {2022: "zone"},
+                            note="all data ≤ 2020; origin: the 2020 census (4 districts imputed)"))
+        else:
+            raise ValueError(name)
+    return out
 
 
-def observed_groups(obs: pd.DataFrame, year: int) -> np.ndarray:
-    """Observed regional totals of ``year`` in GROUP_NAMES order."""
-    sub = obs[(obs.kind == "region_total") & (obs.year == year)].set_index("area")["value"]
-    return sub.reindex(list(GROUP_NAMES)).to_numpy(float)
-
-
-def city_totals(obs: pd.DataFrame, base_year: int, base_total: float, years: range) -> dict[int, float]:
-    """Observed city totals for ``years``, geometric interpolation between observations (and from the
-    base-year census); the last observation is carried forward."""
-    from migration_abm.migration import geometric_path
-
-    pts = {base_year: base_total}
-    pts.update({int(y): float(v) for y, v in obs[obs.kind == "city_total"][["year", "value"]].values})
-    return geometric_path(pts, years, carry_forward=True)
-
-
-def error_table(pred: np.ndarray, obs: np.ndarray) -> pd.DataFrame:
-    """Absolute and relative error per group for one prediction."""
-    return pd.DataFrame({"observed": obs, "predicted": pred, "abs_error": pred - obs,
-                         "rel_error": (pred - obs) / obs}, index=pd.Index(GROUP_NAMES, name="area"))
-
+# --------------------------------------------------------------------------------------------------
+# metrics
+# --------------------------------------------------------------------------------------------------
 
 def averaged_relative_difference(pred: np.ndarray, obs: np.ndarray) -> float:
     """Flee's validation metric: mean over areas of |pred − obs| / obs."""
-    return float(np.mean(np.abs(np.asarray(pred) - obs) / obs))
+    return float(np.mean(np.abs(np.asarray(pred, float) - obs) / obs))
+
+
+def district_metrics(pred: np.ndarray, obs: np.ndarray, known: np.ndarray) -> dict[str, float]:
+    """MAPE, MedAPE and population-weighted absolute percentage error over the known districts."""
+    p, o = np.asarray(pred, float)[known], np.asarray(obs, float)[known]
+    ape = np.abs(p - o) / o
+    return {"MAPE": float(ape.mean()), "MedAPE": float(np.median(ape)), "WAPE": float(np.abs(p - o).sum() / o.sum())}
+
+
+def allocate_to_zones(geo: Geography, pop: np.ndarray, zone_totals: np.ndarray) -> np.ndarray:
+    """Rescale district values so each zone sums to the given total (keeps within-zone shares)."""
+    pop = np.asarray(pop, float)
+    return pop * (zone_totals / geo.to_zones(pop))[geo.zone_index]
+
+
+def score_prediction(test: str, method: str, role: str, year: int, level: str, pop: np.ndarray,
+                     truth: Observations) -> list[dict[str, Any]]:
+    """Rows of the long table for one district-level prediction against the held observations."""
+    geo = truth.geography
+    rows: list[dict[str, Any]] = []
+
+    def add(lvl: str, metric: str, value: float, area: str = "all") -> None:
+        rows.append({"test": test, "method": method, "role": role, "year": year, "level": lvl,
+                     "area": area, "metric": metric, "value": value})
+
+    if level == "district":
+        obs = truth.district_population(year)
+        known = ~truth.district_imputed(year)
+        for k, v in district_metrics(pop, obs, known).items():
+            add("district", k, v)
+        full = truth.complete_district_population(year)
+        for lvl, names, agg in (("region", REGIONS, geo.to_regions), ("zone", list(ZONES), geo.to_zones)):
+            o, p = agg(full), agg(pop)
+            add(lvl, "ARD", averaged_relative_difference(p, o))
+            for name, pv, ov in zip(names, p, o, strict=True):
+                add(lvl, "rel_error", float(pv / ov - 1), name)
+    else:
+        o, p = truth.zone_totals(year), geo.to_zones(pop)
+        add("zone", "ARD", averaged_relative_difference(p, o))
+        for name, pv, ov in zip(ZONES, p, o, strict=True):
+            add("zone", "rel_error", float(pv / ov - 1), name)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------------
-# baselines
+# the model
 # --------------------------------------------------------------------------------------------------
 
-class Baseline:
-    """A population projection by district given the observed city totals."""
-
-    name = "baseline"
-
-    def fit(self, geo: Geography, obs: pd.DataFrame, fit_year: int = 2013) -> Baseline:
-        return self
-
-    def predict(self, geo: Geography, totals: dict[int, float], year: int) -> np.ndarray:
-        raise NotImplementedError
-
-
-class Persistence(Baseline):
-    """District shares stay at their 2010 values."""
-
-    name = "persistence of 2010 shares"
-
-    def predict(self, geo: Geography, totals: dict[int, float], year: int) -> np.ndarray:
-        p = geo.population(2010)
-        return p / p.sum() * totals[year]
+def model_geography(config: Any, start_year: int, obs: Observations) -> Geography:
+    """The config's geography, with a census of ``start_year`` completed by the stated imputation rule
+    where the table lacks districts (flagged in ``pop_<year>_imputed``)."""
+    geo = Geography.from_config(config.data)
+    col = f"pop_{start_year}"
+    if col in geo.districts and geo.districts[col].isna().any():
+        table = geo.districts.copy()
+        table[f"{col}_imputed"] = table[f"{col}_imputed"] | table[col].isna()
+        table[col] = obs.complete_district_population(start_year)
+        geo = Geography(table, geo.boundaries, geo.circuity, geo.source)
+    return geo
 
 
-class ShareTrend(Baseline):
-    """Each group's 2000→2010 log-share trend, continued and renormalised.
+def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Observations,
+              posterior: str | Path | None = None) -> tuple[np.ndarray, list]:
+    """District populations [replicate, year, district] of ``replicates`` runs from ``start_year``.
 
-    The 2000 census lacks 7 districts, so the trend of a group is measured on the districts present in
-    both censuses (its share of the complete-case total), then applied to the complete 2010 shares.
-    """
-
-    name = "2000→2010 share trend"
-
-    def predict(self, geo: Geography, totals: dict[int, float], year: int) -> np.ndarray:
-        p0, p1 = geo.population(2000), geo.population(2010)
-        both = np.isfinite(p0) & np.isfinite(p1)
-        g0 = to_groups(geo, np.where(both, p0, 0.0))
-        g1 = to_groups(geo, np.where(both, p1, 0.0))
-        rate = (np.log(g1 / g1.sum()) - np.log(g0 / g0.sum())) / 10.0
-        share10 = to_groups(geo, p1) / p1.sum()
-        share = share10 * np.exp(rate * (year - 2010))
-        share /= share.sum()
-        # spread each group's total over its districts by their 2010 within-group shares
-        gi = group_index(geo)
-        within = p1 / to_groups(geo, p1)[gi]
-        return share[gi] * totals[year] * within
-
-
-@dataclass
-class FlowBaseline(Baseline):
-    """Yearly internal flows T_ij between districts redistribute population; the city total follows
-    the observed totals. Subclasses define the flow kernel; parameters are fitted by least squares on
-    the relative errors of the fit-year regional totals."""
-
-    params_: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def flows(self, pop: np.ndarray, dist: np.ndarray, params: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _project(self, geo: Geography, totals: dict[int, float], year: int, params: np.ndarray) -> np.ndarray:
-        pop = geo.population(2010).copy()
-        dist = geo.distance_km
-        for y in range(2011, year + 1):
-            t = self.flows(pop, dist, params)
-            pop = pop + t.sum(axis=0) - t.sum(axis=1)
-            pop = np.maximum(pop, 0.0) * totals[y] / np.maximum(pop, 0.0).sum()
-        return pop
-
-    def fit(self, geo: Geography, obs: pd.DataFrame, fit_year: int = 2013) -> FlowBaseline:
-        from scipy.optimize import minimize
-
-        totals = city_totals(obs, 2010, float(geo.population(2010).sum()), range(2010, fit_year + 1))
-        target = observed_groups(obs, fit_year)
-
-        def loss(x: np.ndarray) -> float:
-            with np.errstate(all="ignore"):
-                pred = to_groups(geo, self._project(geo, totals, fit_year, x))
-            value = float(np.sum(((pred - target) / target) ** 2))
-            return value if np.isfinite(value) else 1e12
-
-        best = None
-        for x0 in self.starts():
-            res = minimize(loss, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-10, "maxiter": 2000})
-            if best is None or res.fun < best.fun:
-                best = res
-        self.params_ = best.x
-        self.fit_loss_ = float(best.fun)
-        return self
-
-    def starts(self) -> list[np.ndarray]:
-        raise NotImplementedError
-
-    def predict(self, geo: Geography, totals: dict[int, float], year: int) -> np.ndarray:
-        return self._project(geo, totals, year, self.params_)
-
-
-class Gravity(FlowBaseline):
-    """Production-constrained gravity model: a share τ ≤ 20 % of each district's population moves each
-    year, to j with probability ∝ P_j^γ · d_ij^−β (Wilson 1971); fitted: τ, γ, β."""
-
-    name = "gravity model"
-
-    def flows(self, pop: np.ndarray, dist: np.ndarray, params: np.ndarray) -> np.ndarray:
-        tau = 0.2 / (1 + np.exp(-params[0]))
-        gamma, beta = params[1], params[2]
-        d = np.where(dist > 0, dist, np.inf)
-        attract = (pop / pop.mean())[None, :] ** gamma * d ** -beta
-        return tau * pop[:, None] * attract / attract.sum(axis=1, keepdims=True)
-
-    def starts(self) -> list[np.ndarray]:
-        return [np.array([t, g, b]) for t in (-3.0, 0.0) for g in (0.8, 1.5) for b in (1.0, 2.0)]
-
-
-class Radiation(FlowBaseline):
-    """Simini et al. (2012): T_ij = τ P_i · P_i P_j / ((P_i + s_ij)(P_i + P_j + s_ij)), s_ij = population
-    within d_ij of i (excluding i and j); fitted: the outflow rate τ (one parameter)."""
-
-    name = "radiation model"
-
-    def flows(self, pop: np.ndarray, dist: np.ndarray, params: np.ndarray) -> np.ndarray:
-        tau = 1 / (1 + np.exp(-params[0]))
-        order = np.argsort(dist, axis=1)
-        sorted_pop = pop[order]
-        cum = np.cumsum(sorted_pop, axis=1) - sorted_pop  # population strictly closer (incl. i at rank 0)
-        s = np.empty_like(dist)
-        np.put_along_axis(s, order, cum, axis=1)
-        s = s - pop[:, None]  # exclude the origin itself
-        s = np.maximum(s, 0.0)
-        pi, pj = pop[:, None], pop[None, :]
-        t = tau * pi * (pi * pj) / ((pi + s) * (pi + pj + s))
-        np.fill_diagonal(t, 0.0)
-        return t
-
-    def starts(self) -> list[np.ndarray]:
-        return [np.array([x]) for x in (-6.0, -4.0, -2.0)]
-
-
-BASELINES: tuple[type[Baseline], ...] = (Persistence, ShareTrend, Gravity, Radiation)
-
-
-# --------------------------------------------------------------------------------------------------
-# the validation report
-# --------------------------------------------------------------------------------------------------
-
-def run_replicates(config: object, replicates: int, until: int) -> list:
-    """Run a config ``replicates`` times with seeds spawned from its run.seed."""
+    Seeds are spawned from ``run.seed``; with a posterior file each replicate also draws its own
+    parameter set (so the spread combines parameter and stochastic uncertainty)."""
     from migration_abm.model import simulate
 
+    cfg = config.with_overrides({"run.start_year": start_year, "run.end_year": until})
+    draws: list[dict[str, float]] = [{}] * replicates
+    if posterior is not None:
+        from migration_abm.calibration import posterior_draws
+
+        draws = posterior_draws(posterior, replicates, seed=config.run.seed)
+    geo = model_geography(cfg, start_year, obs)
     seeds = np.random.SeedSequence(config.run.seed).spawn(replicates)
-    return [simulate(config, s, until=until) for s in seeds]
+    runs = [simulate(cfg.with_overrides(d) if d else cfg, s, until=until, geography=geo)
+            for d, s in zip(draws, seeds, strict=True)]
+    return np.stack([r.arrays["population"] for r in runs]), runs
 
 
-def validate(config: object, out_dir: str | Path, replicates: int = 5) -> pd.DataFrame:
-    """Run the hindcast, compare model and baselines on fitted and predicted targets, write the report."""
+# --------------------------------------------------------------------------------------------------
+# the harness
+# --------------------------------------------------------------------------------------------------
+
+def run_test(test: Test, truth: Observations, model_pop: np.ndarray | None, model_years: np.ndarray | None,
+             baselines: tuple[type[Baseline], ...] = BASELINES) -> pd.DataFrame:
+    """Score every baseline (fitted on ``test.fit`` only) and the model runs on the test's targets."""
+    rows: list[dict[str, Any]] = []
+    given = RegionalInterpolation().fit(test.fit) if test.allocate else None
+    fitted = []
+    for cls in baselines:
+        b = cls()
+        if test.name == "backcast" and b.name in REGIONAL:
+            continue
+        b.fit(test.fit)
+        if test.start_year != b.origin_year_:
+            b.start_from(test.start_year, truth.complete_district_population(test.start_year))
+        fitted.append(b)
+    targets = [(y, lvl, "fitted") for y, lvl in test.fitted.items()]
+    targets += [(y, lvl, "predicted") for y, lvl in test.predicted.items()]
+    for year, level, role in targets:
+        total = truth.city_total(year)
+        preds = {b.name: b.predict(year, "district", total).to_numpy() for b in fitted}
+        if model_pop is not None and year in model_years:
+            t = int(np.flatnonzero(model_years == year)[0])
+            reps = model_pop[:, t]
+            preds[ABM] = np.median(reps / reps.sum(axis=1, keepdims=True), axis=0) * total
+            if not test.allocate:
+                preds[ABM_OWN] = np.median(reps, axis=0)
+        for name, pop in preds.items():
+            rows += score_prediction(test.name, name, role, year, level, pop, truth)
+            if given is not None:
+                alloc = allocate_to_zones(truth.geography, pop, log_interpolate(given.points_, year))
+                rows += score_prediction(test.name, f"{name} {ALLOCATED}", role, year, level, alloc, truth)
+        if role == "predicted" and ABM_OWN in preds and level == "district":
+            rows += coverage_rows(test.name, year, model_pop[:, t], truth)
+    return pd.DataFrame(rows)
+
+
+def coverage_rows(test: str, year: int, reps: np.ndarray, truth: Observations) -> list[dict[str, Any]]:
+    """Share of known districts whose census value lies inside the model's 80 % and 95 % intervals."""
+    obs = truth.district_population(year)
+    known = ~truth.district_imputed(year)
+    rows = []
+    for level in (0.80, 0.95):
+        lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        inside = (obs >= lo) & (obs <= hi)
+        rows.append({"test": test, "method": ABM_OWN, "role": "predicted", "year": year, "level": "district",
+                     "area": "all", "metric": f"coverage_{round(100 * level)}",
+                     "value": float(inside[known].mean())})
+    return rows
+
+
+def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until: int = 2013,
+             tests: tuple[str, ...] = TESTS, posterior: str | Path | None = None,
+             observations: Observations | None = None) -> pd.DataFrame:
+    """Run every test for the model and the baselines, write tables, figures and the report."""
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
+
+    bad = [t for t in tests if t not in TESTS]
+    if bad or not tests:
+        raise InputError("validate", "tests", ",".join(tests), f"use one or more of {', '.join(TESTS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    geo = Geography.from_config(config.data)
-    obs = load_observed()
-    until = 2023  # last observed year
-    runs = run_replicates(config, replicates, until)
-    years = runs[0].years
-    pop = np.stack([r.arrays["population"] for r in runs])  # [rep, year, district]
-    groups = to_groups(geo, pop)                               # [rep, year, group]
-    totals = city_totals(obs, 2010, float(geo.population(2010).sum()), range(2010, until + 1))
-
-    parts = []
-
-    def add(model: str, year: int, pred: np.ndarray, role: str) -> None:
-        target = observed_groups(obs, year)
-        tab = error_table(pred, target).reset_index()
-        tab.loc[len(tab)] = {"area": "ARD (mean |rel|)", "rel_error": averaged_relative_difference(pred, target)}
-        parts.append(tab.assign(model=model, year=year, role=role))
-
-    baselines = [cls().fit(geo, obs) for cls in BASELINES]
-    for year, role in ((2013, "fitted"), (2022, "predicted")):
-        t = int(np.flatnonzero(years == year)[0])
-        add("ABM (median of replicates)", year, np.median(groups[:, t], axis=0), role)
-        # the same regional shares rescaled to the observed city total (what the control would do)
-        sh = groups[:, t] / groups[:, t].sum(axis=1, keepdims=True)
-        add("ABM shares × observed city total", year, np.median(sh, axis=0) * totals[year], role)
-        for b in baselines:
-            add(b.name, year, to_groups(geo, b.predict(geo, totals, year)), role)
-    table = pd.concat(parts, ignore_index=True)[["model", "year", "role", "area", "observed", "predicted",
-                                                   "abs_error", "rel_error"]]
+    truth = observations if observations is not None else Observations.load()
+    parts, notes, temporal_runs = [], {}, None
+    for test in build_tests(truth, fit_until, tests):
+        until = max([*test.predicted, *test.fitted])
+        model_pop = years = None
+        if replicates > 0:
+            model_pop, runs = run_model(config, test.start_year, max(until, 2023 if test.name == "temporal" else until),
+                                        replicates, truth, posterior)
+            years = runs[0].years
+            if test.name == "temporal":
+                temporal_runs = runs
+        parts.append(run_test(test, truth, model_pop, years))
+        notes[test.name] = test.note
+    table = pd.concat(parts, ignore_index=True)
     table.to_csv(out / "validation_table.csv", index=False)
-
-    # city-level extras: totals, age structure 2020, urbanisation, conversions
-    extras = city_level_checks(runs, obs)
-    extras.to_csv(out / "city_checks.csv", index=False)
-    flags = district_plausibility(geo, runs)
-    flags.to_csv(out / "district_plausibility.csv", index=False)
-    plot_validation_bands(years, groups, obs, GROUP_NAMES, out / "regions_observed_vs_simulated.png")
-    plot_district_trajectories(geo, runs, flags, out / "district_trajectories.png")
-    write_text_atomic(out / "validation.md", render_markdown(table, extras, flags, replicates, config))
+    extras = flags = None
+    if temporal_runs is not None:
+        geo = model_geography(config, 2010, truth)
+        extras = city_level_checks(temporal_runs, load_observed())
+        extras.to_csv(out / "city_checks.csv", index=False)
+        flags = district_plausibility(geo, temporal_runs)
+        flags.to_csv(out / "district_plausibility.csv", index=False)
+        pop = np.stack([r.arrays["population"] for r in temporal_runs])
+        plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
+                              out / "regions_observed_vs_simulated.png")
+        plot_district_trajectories(geo, temporal_runs, flags, out / "district_trajectories.png")
+    write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,
+                                                             fit_until, posterior))
     return table
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per test × method × role × year: district MAPE/MedAPE/WAPE, region and zone ARD, coverage."""
+    overall = table[table.area == "all"].copy()
+    overall["column"] = np.where(overall.level == "district", overall.metric, overall.level + " ARD")
+    wide = overall.pivot_table(index=["test", "role", "year", "method"], columns="column", values="value",
+                               sort=False)
+    order = [c for c in ("MAPE", "MedAPE", "WAPE", "region ARD", "zone ARD", "coverage_80", "coverage_95")
+             if c in wide.columns]
+    return wide[order].reset_index()
+
+
+def area_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Relative error per functional region and per zone (columns) for every test × method × year."""
+    rel = table[table.metric == "rel_error"].copy()
+    rel["column"] = rel.level + ": " + rel.area
+    wide = rel.pivot_table(index=["test", "role", "year", "method"], columns="column", values="value", sort=False)
+    cols = [f"region: {r}" for r in REGIONS] + [f"zone: {z}" for z in ZONES]
+    return wide[[c for c in cols if c in wide.columns]].reset_index()
+
+
+def _area_mask(res: Any, area: str) -> np.ndarray:
+    """Districts of a Results object in ``area`` ('city' or a zone name)."""
+    return np.ones(len(res.regions), bool) if area == "city" else np.isin(res.regions, ZONES[area])
 
 
 def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
@@ -296,12 +305,13 @@ def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
             if o.kind == "city_total":
                 vals.append(pop)
             elif o.kind == "urbanisation":
-                vals.append(r.arrays["urban_population"][t].sum() / pop)
+                mask = _area_mask(r, o.area)
+                vals.append(r.arrays["urban_population"][t][mask].sum() / r.arrays["population"][t][mask].sum())
             elif o.kind == "household_size":
                 vals.append(pop / r.arrays["households"][t].sum())
             elif o.kind == "age_share":
                 ages = r.arrays["population_age"][t].sum(axis=0)
-                lo, hi = (60, 200) if o.area == "60+" else map(int, o.area.split("-"))
+                lo, hi = (int(o.area[:-1]), 200) if o.area.endswith("+") else map(int, o.area.split("-"))
                 vals.append(ages[lo:hi + 1].sum() / ages.sum())
             elif o.kind == "hukou_conversions":
                 vals.append(r.arrays["hukou_conversions"][1:t + 1].sum())
@@ -330,41 +340,38 @@ def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: in
                          "flag": reversed_ & ~policy})
 
 
-def render_markdown(table: pd.DataFrame, extras: pd.DataFrame, flags: pd.DataFrame, replicates: int,
-                    config: object) -> str:
-    """The validation report as Markdown."""
-    def fmt(df: pd.DataFrame) -> str:
-        d = df.copy()
-        for c in ("observed", "predicted", "abs_error"):
-            if c in d:
-                d[c] = d[c].map(lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) > 10 else f"{v:.4f}"))
-        for c in ("trend_2000_2010", "sim_2010_2022"):
-            if c in d:
-                d[c] = d[c].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:+.1f} %")
-        if "rel_error" in d:
-            d["rel_error"] = [f"{100 * v:.2f} %" if area == "ARD (mean |rel|)" else f"{100 * v:+.2f} %"
-                              for v, area in zip(d["rel_error"], d.get("area", [""] * len(d)), strict=True)]
-        cols = list(d.columns)
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in d.itertuples(index=False)]
-        return "\n".join(lines)
+def _fmt_table(df: pd.DataFrame, pct: tuple[str, ...] = ()) -> str:
+    """Percentages for error columns, thousands separators for counts, via reporting.markdown_table."""
+    from migration_abm.reporting import markdown_table
 
-    pred = table[(table.role == "predicted") & (table.area == "ARD (mean |rel|)")][["model", "rel_error"]]
-    worst = table[(table.role == "predicted") & (table.area != "ARD (mean |rel|)")].groupby("model")["rel_error"].agg(
-        lambda s: s.abs().max())
-    summary = pred.set_index("model").rename(columns={"rel_error": "ARD 2022"}).join(worst.rename("max |rel error| 2022"))
-    summary = summary.map(lambda v: f"{100 * v:.2f} %")
-    n_flag = int(flags["flag"].sum())
-    return "\n\n".join([
-        "# Validation report",
-        f"Config: `{getattr(config, 'source', '')}`; {replicates} stochastic replicates; households per agent "
-        f"{config.run.households_per_agent}. Fitted targets: 2013 regional totals and city totals. "
-        "Predicted (out of sample): 2022 regional totals, 2020 age structure, urbanisation, household size, "
-        "hukou conversions. Baselines receive the observed city totals; the ABM row does not (its city total is "
-        "simulated), the 'shares × observed city total' row isolates the regional distribution.",
-        "## 2022 out-of-sample summary\n\n" + fmt(summary.reset_index().rename(columns={"index": "model"})),
-        "## Regional totals: model and baselines\n\n" + fmt(table),
-        "## City-level checks\n\n" + fmt(extras),
-        f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of opposite sign to "
-        "the 2000→2010 census trend with no policy reason).\n\n" + fmt(flags[flags.sign_reversed]),
-    ]) + "\n"
+    d = df.copy()
+    for c in d.columns:
+        if c in ("observed", "predicted"):
+            d[c] = d[c].map(lambda v: "" if pd.isna(v) else (f"{v:,.0f}" if abs(v) > 10 else f"{v:.4f}"))
+        elif c in pct or (c != "year" and d[c].dtype.kind == "f"):
+            d[c] = d[c].map(lambda v: "" if pd.isna(v) else f"{100 * v:.2f} %")
+    return markdown_table(d, index=False)
+
+
+def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataFrame | None,
+                    flags: pd.DataFrame | None, replicates: int, config: Any, fit_until: int,
+                    posterior: str | Path | None = None) -> str:
+    """The validation report as Markdown: one summary table, one table by region and zone, checks."""
+    head = (f"Config: `{getattr(config, 'source', '')}`; {replicates} replicates per test"
+            f"{f', parameters drawn from the posterior `{posterior}`' if posterior else ' at the config parameters'}; "
+            f"households per agent {config.run.households_per_agent}; fit_until = {fit_until}. Every method is scaled "
+            f"to the observed city total of the target year (the row '{ABM_OWN}' keeps the model's own total). "
+            "Error metrics over districts with an observed (not imputed) census value; ARD = mean |relative "
+            "error| over areas. Role 'fitted' = in-sample, 'predicted' = out of sample.")
+    parts = ["# Validation report", head, "## Tests"]
+    parts.append("\n".join(f"- **{k}**: {v}" for k, v in notes.items()))
+    parts.append("## Summary (all tests, all methods)\n\n" + _fmt_table(summary_table(table)))
+    parts.append("## Relative error by functional region and by 一区两群 zone\n\n" + _fmt_table(area_table(table)))
+    if extras is not None:
+        parts.append("## City-level checks (temporal test runs)\n\n" + _fmt_table(extras, ("rel_error",)))
+    if flags is not None:
+        n_flag = int(flags["flag"].sum())
+        parts.append(f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of "
+                     "opposite sign to the 2000→2010 census trend with no policy reason).\n\n"
+                     + _fmt_table(flags[flags.sign_reversed]))
+    return "\n\n".join(parts) + "\n"

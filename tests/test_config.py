@@ -10,7 +10,7 @@ import pytest
 
 from migration_abm.config import Config, from_toml_text, load_config
 from migration_abm.errors import ConfigError, InputError
-from migration_abm.geography import REGIONS
+from migration_abm.geography import REGIONS, load_districts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
@@ -407,11 +407,21 @@ def test_fact_derived_defaults():
     assert c.population.share_65_plus == pytest.approx(333.41 / 2884.6170, abs=5e-5)  # 11.56 %
     assert c.population.urban_share == {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486,
                                         "northeast_eco": 0.4180, "southeast_eco": 0.3464}
-    # 2010 GDP by wing (亿元, yearbook 2011 t.2-13) / 2010 population by wing (万, 2010 bulletin), yuan
-    gdp = c.economy.gdp_per_capita_by_wing_2010
-    one_hour = 6145.32 / 1764.49 * 1e4
-    for r in ("core", "expansion", "new_development"):
-        assert gdp[r] == pytest.approx(one_hour, abs=1)
-    assert gdp["northeast_eco"] == pytest.approx(1347.53 / 836.54 * 1e4, abs=1)
-    assert gdp["southeast_eco"] == pytest.approx(432.73 / 283.59 * 1e4, abs=1)
+    # 2010 GDP by region (亿元, yearbook 2011 t.2-13) / the region's 2010 census population (packaged table)
+    gdp = c.economy.gdp_per_capita_by_region
+    d = load_districts()
+    pop = d.groupby("functional_region")["pop_2010"].sum()
+    main_city = 3490.83e8 / (pop["core"] + pop["expansion"])
+    assert gdp["core"] == gdp["expansion"] == pytest.approx(main_city, abs=1)
+    assert gdp["new_development"] == pytest.approx((6145.32 - 3490.83) * 1e8 / pop["new_development"], abs=1)
+    assert gdp["northeast_eco"] == pytest.approx(1347.53e8 / pop["northeast_eco"], abs=1)
+    assert gdp["southeast_eco"] == pytest.approx(432.73e8 / pop["southeast_eco"], abs=1)
     assert set(gdp) == set(REGIONS)
+
+
+def test_district_gdp_year_after_start_is_rejected(write_file):
+    """No information from after a run's start enters its inputs: district GDP of 2020 in a 2010 run."""
+    with pytest.raises(ConfigError) as exc:
+        load_config(write_file("s.toml", "[run]\nstart_year = 2010\n[economy]\ndistrict_gdp_year = 2020\n"))
+    assert exc.value.field == "economy.district_gdp_year" and exc.value.value == 2020
+    assert load_config(None, {"run.start_year": 2020, "economy.district_gdp_year": 2020}).economy.district_gdp_year == 2020

@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_baseline_then_primary_schools_raise_coverage(tmp_path: Path) -> None:
-    cfg = load_config(ROOT / "configs/baseline.toml", {"run.households_per_agent": 2000.0, "run.end_year": 2020})
+    cfg = load_config(ROOT / "configs/baseline.toml", {"run.households_per_agent": 2000.0, "run.end_year": 2030})
     res = simulate(cfg, seed=3)
-    plan = plan_for_results(res, 2020, "primary_school", districts="expansion,new_development", budget=15,
+    plan = plan_for_results(res, 2030, "primary_school", districts="expansion,new_development", budget=15,
                             seed=3, out_dir=tmp_path / "plan")
     assert 0 < len(plan.new_sites) <= 15
     assert plan.coverage_after["weighted"] > plan.coverage_before["weighted"]
@@ -29,8 +29,12 @@ def test_make_run_main_job_writes_projection_and_plans(tmp_path: Path) -> None:
     """What `make run` does (`migration-abm run configs/baseline.toml --site`), at a reduced scale."""
     out = tmp_path / "baseline.h5"
     code = main(["run", str(ROOT / "configs/baseline.toml"), "--site", "--out", str(out), "-q",
-                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2015"])
+                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2025", "--replicates", "3"])
     assert code == 0 and out.exists() and out.with_suffix(".png").exists()
+    bands = pd.read_csv(out.with_name("baseline_bands.csv"))
+    assert set(bands.area) == {"main_city", "new_development", "northeast_eco", "southeast_eco", "city"}
+    assert list(bands.year.unique()) == list(range(2020, 2026))
+    assert (bands["q2.5"] <= bands["q50"]).all() and (bands["q50"] <= bands["q97.5"]).all()
     for facility in ("primary_school", "hospital"):
         d = tmp_path / "baseline_siting" / facility
         summary = pd.read_csv(d / "summary.csv")

@@ -45,8 +45,10 @@ def test_packaged_table(geo):
     assert geo.n == 38
     assert len(set(geo.codes)) == 38 and all(len(c) == 6 and c.startswith("50") for c in geo.codes)
     assert set(geo.districts["functional_region"]) == set(REGIONS)
-    assert geo.census_years == [2000, 2010]
+    assert geo.census_years == [2000, 2010, 2020]
     assert int(geo.population(2010).sum()) == 28_846_170
+    assert int(geo.population(2020).sum()) == 32_054_159  # 7th census total (4 districts imputed)
+    assert set(geo.codes[geo.districts["pop_2020_imputed"].to_numpy(bool)]) == {"500233", "500235", "500238", "500242"}
     assert np.isnan(geo.population(2000)).sum() == 7  # the 2000 census gaps are kept as NaN
     imputed = set(geo.codes[geo.districts["pop_2010_imputed"].to_numpy(bool)])
     assert imputed == {"500241", "500242"}  # 秀山, 酉阳
@@ -167,19 +169,19 @@ def test_in_regions_and_region_table(geo):
 
 def test_census_years_are_data_driven(tmp_path):
     table = pd.read_csv(data_path("chongqing_districts.csv"), dtype={"code": str})
-    table["pop_2020"] = (table["pop_2010"] * 1.1).round().astype(int)
-    table["pop_2020_imputed"] = 0
-    table["pop_20200"] = 1  # not a 4-digit year: ignored
-    path = tmp_path / "with_2020.csv"
+    table["pop_2030"] = (table["pop_2010"] * 1.1).round().astype(int)
+    table["pop_2030_imputed"] = 0
+    table["pop_20300"] = 1  # not a 4-digit year: ignored
+    path = tmp_path / "with_2030.csv"
     table.to_csv(path, index=False)
-    assert census_years(pd.read_csv(path)) == [2000, 2010, 2020]
+    assert census_years(pd.read_csv(path)) == [2000, 2010, 2020, 2030]
     g = Geography.load(path)
-    assert g.census_years == [2000, 2010, 2020]
-    np.testing.assert_array_equal(g.population(2020), table["pop_2020"].to_numpy(float))
+    assert g.census_years == [2000, 2010, 2020, 2030]
+    np.testing.assert_array_equal(g.population(2030), table["pop_2030"].to_numpy(float))
+    with pytest.raises(InputError, match="pop_2040"):
+        g.population(2040)
     with pytest.raises(InputError, match="pop_2030"):
-        g.population(2030)
-    with pytest.raises(InputError, match="pop_2020"):
-        Geography.load().population(2020)  # the packaged table has no 2020 column
+        Geography.load().population(2030)  # the packaged table has no 2030 column
 
 
 def _small_table(tmp_path, **overrides: list[str]):
@@ -283,3 +285,21 @@ def test_packaged_boundaries_cover_table(geo):
         for ring in polys[0]:
             assert ring.shape[1] == 2
             assert (105 < ring[:, 0]).all() and (ring[:, 0] < 111).all() and (28 < ring[:, 1]).all() and (ring[:, 1] < 33).all()
+
+
+def test_census_trend_reads_only_censuses_up_to_its_year() -> None:
+    """The district share trend for a run starting in 2010 uses 2000 and 2010 only: poisoning the 2020
+    column changes nothing; for 2020 it uses 2010 → 2020. Districts missing in the older census get their
+    region's weighted mean trend and are flagged."""
+    geo = Geography.load()
+    t2010, imputed = geo.census_trend(2010)
+    poisoned = Geography(geo.districts.assign(pop_2020=1e12), None, 1.0)
+    np.testing.assert_array_equal(poisoned.census_trend(2010)[0], t2010)
+    assert imputed.sum() == int(geo.districts["pop_2000"].isna().sum()) and np.isfinite(t2010).all()
+    p0, p1 = geo.population(2000), geo.population(2010)
+    ok = np.isfinite(p0)
+    by_hand = 100 * np.log((p1[ok] / p1[ok].sum()) / (p0[ok] / p0[ok].sum())) / 10
+    np.testing.assert_allclose(t2010[ok], by_hand)
+    t2020, imp2020 = geo.census_trend(2020)
+    assert not imp2020.any() and not np.allclose(t2020, t2010)
+    assert geo.census_trend(2000)[0].tolist() == [0.0] * geo.n  # one census: no trend

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import h5py
 import numpy as np
 import pytest
@@ -175,16 +177,110 @@ def test_results_file_layout_readable_with_plain_h5py(tmp_path):
     res = _results()
     res.to_hdf5(tmp_path / "r.h5")
     with h5py.File(tmp_path / "r.h5", "r") as f:
-        assert set(f) == {"coords", "data"}
-        assert set(f["coords"]) == {"year", "district", "region", "age", "hukou_status", "age_band"}
-        assert f["coords/age"].shape == (AGE_MAX + 1,)
-        assert [b.decode() for b in f["coords/age_band"][()]] == [b[0] for b in AGE_BANDS]
-        assert f["data/population"].attrs["dims"] == "year,district"
-        assert f["data/population_status_band"].attrs["dims"] == "year,district,hukou_status,age_band"
-        assert f["data/population"].compression == "gzip"
+        assert {"year", "district", "district_name", "region", "age", "hukou_status", "age_band", "population",
+                "flows", "population_status_band"} <= set(f)
+        assert f["age"].shape == (AGE_MAX + 1,)
+        assert [b.decode() for b in f["age_band"][()]] == [b[0] for b in AGE_BANDS]
+        assert f["population"].attrs["dims"] == "year,district"
+        assert f["population"].attrs["units"] == "persons" and f["households"].attrs["units"] == "households"
+        assert f["population_status_band"].attrs["dims"] == "year,district,hukou_status,age_band"
+        assert f["population"].compression == "gzip"
+        assert f["year"].attrs["CLASS"] == b"DIMENSION_SCALE"  # netCDF4 dimension scales
         for key in ("layout", "layout_version", "package_version", "git_commit", "created_utc", "config_toml",
                     "seed", "config_source", "households_per_agent"):
             assert key in f.attrs, key
+
+
+def test_run_file_opens_in_xarray_with_named_dims_and_coords(tmp_path):
+    import xarray as xr
+
+    res = _results()
+    res.to_hdf5(tmp_path / "r.h5")
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf") as ds:
+        assert not any(d.startswith("phony_dim") for d in ds.dims)
+        assert ds["population"].dims == ("year", "district")
+        assert ds["flows"].dims == ("year", "origin", "destination")
+        assert ds["population_status_band"].dims == ("year", "district", "hukou_status", "age_band")
+        assert ds["year"].values.tolist() == [2010, 2011, 2012]
+        assert ds["district"].values.tolist() == list(res.codes)
+        assert ds["district_name"].values.tolist() == ["Wanzhou", "Yuzhong", "Jiangbei", "Chengkou"]
+        assert ds["region"].values.tolist() == list(res.regions)
+        assert ds["age"].values.tolist() == list(range(AGE_MAX + 1))
+        assert ds["population"].attrs["units"] == "persons"
+        np.testing.assert_array_equal(ds["population"].sel(district="500103").values,
+                                      res.arrays["population"][:, 1])
+        assert ds.attrs["seed"] == res.seed
+    mem = res.to_xarray()
+    assert mem["population"].dims == ("year", "district") and mem["district_name"].values[1] == "Yuzhong"
+    np.testing.assert_array_equal(mem["flows"].values, res.arrays["flows"])
+
+
+def test_layout_1_files_still_read(tmp_path):
+    res = _results()
+    old = tmp_path / "v1.h5"
+    with h5py.File(old, "w") as f:
+        f.attrs.update({"layout": "migration_abm.run", "layout_version": 1, "seed": res.seed,
+                        "config_toml": res.config_toml})
+        for k, v in {"year": res.years, "district": res.codes.astype("S"), "region": res.regions.astype("S")}.items():
+            f[f"coords/{k}"] = v
+        for k, v in res.arrays.items():
+            f[f"data/{k}"] = v
+            f[f"data/{k}"].attrs["dims"] = ",".join(res.dims[k])
+    back = Results.from_hdf5(old)
+    assert back.population_by_region().equals(res.population_by_region())
+    assert list(back.district_names()) == ["Wanzhou", "Yuzhong", "Jiangbei", "Chengkou"]
+
+
+def test_damaged_or_incomplete_run_files_are_input_errors(tmp_path):
+    res = _results()
+    good = res.to_hdf5(tmp_path / "good.h5")
+    missing = tmp_path / "missing.h5"
+    shutil.copyfile(good, missing)
+    with h5py.File(missing, "r+") as f:
+        del f["deaths"]
+    with pytest.raises(InputError, match="series missing") as exc:
+        Results.from_hdf5(missing)
+    assert exc.value.source == str(missing) and exc.value.field == "deaths"
+    data = good.read_bytes()
+    for cut in (len(data) // 3, len(data) - 2000, 100):
+        cut_file = tmp_path / f"cut{cut}.h5"
+        cut_file.write_bytes(data[:cut])
+        with pytest.raises(InputError) as exc:
+            Results.from_hdf5(cut_file)
+        assert exc.value.source == str(cut_file)
+    damaged = tmp_path / "damaged.h5"
+    with h5py.File(good, "r") as f:
+        chunk = f["population"].id.get_chunk_info(0)
+    blob = bytearray(data)
+    blob[chunk.byte_offset:chunk.byte_offset + chunk.size] = b"\xff" * chunk.size
+    damaged.write_bytes(bytes(blob))
+    with pytest.raises(InputError, match="population") as exc:
+        Results.from_hdf5(damaged)
+    assert exc.value.source == str(damaged)
+    with pytest.raises(InputError, match="directory"):
+        Results.from_hdf5(tmp_path)
+
+
+def test_atomic_files_honour_umask_and_killed_writers_leave_no_temp(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+        _results().to_hdf5(tmp_path / "r.h5")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "r.h5").stat().st_mode & 0o777 == 0o644
+    # a writer killed inside atomic_path leaves .r.h5.<pid>.*.tmp; the next write of r.h5 removes it
+    code = ("import os, signal, sys; from migration_abm.storage import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as t:\n    t.write_text('half'); os.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.h5")], check=False)
+    assert len(list(tmp_path.glob(".r.h5.*.tmp"))) == 1
+    _results().to_hdf5(tmp_path / "r.h5")
+    assert _listing(tmp_path) == ["a.txt", "r.h5"]
 
 
 def test_real_run_follows_documented_conventions(tmp_path):

@@ -1,4 +1,4 @@
-"""Validation metrics, baselines, the validate command and calibration plumbing."""
+"""Validation harness: metrics, tests, the packaged observations and the validate command."""
 
 from __future__ import annotations
 
@@ -8,93 +8,100 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from migration_abm.calibration import (
-    BEGIN,
-    END,
-    CalibrationSpec,
-    apply_fitted,
-    calibrate,
-    fitted_block,
-    score,
-)
 from migration_abm.cli import main
-from migration_abm.errors import ConfigError
-from migration_abm.geography import Geography
+from migration_abm.geography import ZONES
+from migration_abm.observations import Observations, load_observed
 from migration_abm.validation import (
-    GROUP_NAMES,
-    Gravity,
-    Persistence,
-    Radiation,
-    ShareTrend,
+    ABM,
+    ABM_OWN,
+    ALLOCATED,
+    allocate_to_zones,
     averaged_relative_difference,
-    city_totals,
-    error_table,
-    load_observed,
-    observed_groups,
-    to_groups,
+    build_tests,
+    coverage_rows,
+    district_metrics,
+    run_test,
+    summary_table,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def toy_geo(tmp_path: Path) -> Geography:
-    """Five districts, one per validation group plus a core district (main city = core + expansion)."""
-    csv = tmp_path / "toy.csv"
-    csv.write_text(
-        "code,name_zh,name_en,kind,functional_region,area_km2,lat,lon,pop_2000,pop_2010\n"
-        "1,a,A,district,core,10,29.5,106.5,100,200\n"
-        "2,b,B,district,expansion,10,29.6,106.6,300,300\n"
-        "3,c,C,district,new_development,10,29.8,106.2,400,300\n"
-        "4,d,D,district,northeast_eco,10,30.8,108.4,150,120\n"
-        "5,e,E,district,southeast_eco,10,29.0,108.8,50,80\n", encoding="utf-8")
-    return Geography.load(csv, None, 1.2)
+def test_metrics_by_hand() -> None:
+    pred, obs = np.array([110.0, 90.0, 50.0, 7.0]), np.array([100.0, 100.0, 100.0, 1.0])
+    m = district_metrics(pred, obs, np.array([True, True, True, False]))
+    assert m["MAPE"] == pytest.approx((0.1 + 0.1 + 0.5) / 3)
+    assert m["MedAPE"] == pytest.approx(0.1)
+    assert m["WAPE"] == pytest.approx(70 / 300)
+    assert averaged_relative_difference([1100, 500], np.array([1000, 1000])) == pytest.approx((0.1 + 0.5) / 2)
 
 
-def test_persistence_on_a_hand_made_example(toy_geo: Geography) -> None:
-    totals = {2022: 2000.0}
-    pred = to_groups(toy_geo, Persistence().predict(toy_geo, totals, 2022))
-    # 2010 shares: main 500/1000, new dev 300/1000, NE 120/1000, SE 80/1000 -> × 2000
-    np.testing.assert_allclose(pred, [1000.0, 600.0, 240.0, 160.0])
-    obs = np.array([1100.0, 500.0, 240.0, 200.0])
-    tab = error_table(pred, obs)
-    np.testing.assert_allclose(tab["rel_error"], [-100 / 1100, 100 / 500, 0.0, -40 / 200])
-    assert averaged_relative_difference(pred, obs) == pytest.approx((100 / 1100 + 0.2 + 0 + 0.2) / 4)
+def test_allocation_keeps_within_zone_shares() -> None:
+    obs = Observations.load()
+    geo = obs.geography
+    pop = obs.district_population(2010)
+    alloc = allocate_to_zones(geo, pop, np.array([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_allclose(geo.to_zones(alloc), [1, 2, 3, 4])
+    main_city = geo.zone_index == 0
+    np.testing.assert_allclose(alloc[main_city] / alloc[main_city].sum(), pop[main_city] / pop[main_city].sum())
 
 
-def test_share_trend_continues_the_2000_2010_log_share_change(toy_geo: Geography) -> None:
-    pred = to_groups(toy_geo, ShareTrend().predict(toy_geo, {2020: 1000.0, 2010: 1000.0}, 2020))
-    g00 = np.array([400.0, 400.0, 150.0, 50.0]) / 1000
-    g10 = np.array([500.0, 300.0, 120.0, 80.0]) / 1000
-    expect = g10 * (g10 / g00)
-    np.testing.assert_allclose(pred, 1000 * expect / expect.sum())
-    np.testing.assert_allclose(to_groups(toy_geo, ShareTrend().predict(toy_geo, {2010: 1000.0}, 2010)),
-                               1000 * g10)
+def test_packaged_observations_are_consistent() -> None:
+    obs = Observations.load()
+    assert obs.census_years() == [2000, 2010, 2020]
+    for year in (2013, 2022):  # zone totals of the surveys sum to the city totals (to rounding)
+        assert obs.zone_totals(year).sum() == pytest.approx(obs.city_total(year), rel=2e-3)
+    for year in (2000, 2010, 2020):
+        assert obs.complete_district_population(year).sum() == pytest.approx(obs.city_total(year))
+    p20 = obs.district_population(2020)
+    assert obs.district_imputed(2020).sum() == 4 and p20.sum() == 32_054_159
+    # the four imputed 2020 values are the residual split in proportion to their 2010 census values
+    imp = obs.district_imputed(2020)
+    p10 = obs.district_population(2010)
+    np.testing.assert_allclose(p20[imp], 2_646_033 * p10[imp] / p10[imp].sum(), atol=1)
+    raw = load_observed()
+    assert {"kind", "year", "area", "value", "source"} <= set(raw.columns) and raw.source.notna().all()
+    assert set(raw[raw.kind == "region_total"].area) == set(ZONES)
 
 
-def test_flow_baselines_conserve_population_and_respect_totals() -> None:
-    geo = Geography.load(circuity=1.2)
-    pop = geo.population(2010)
-    t = Radiation().flows(pop, geo.distance_km, np.array([-3.0]))
-    assert np.all(t >= 0) and np.all(np.diag(t) == 0)
-    assert np.all(t.sum(axis=1) <= pop / (1 + np.exp(3.0)) + 1e-6)
-    g = Gravity().flows(pop, geo.distance_km, np.array([0.0, 1.0, 2.0]))
-    np.testing.assert_allclose(g.sum(axis=1), 0.1 * pop)  # tau = 0.2 · sigmoid(0)
-    obs = load_observed()
-    totals = city_totals(obs, 2010, float(pop.sum()), range(2010, 2023))
-    assert totals[2013] == 29_700_000 and totals[2022] == 32_133_400
-    assert totals[2010] < totals[2011] < totals[2013]
-    fitted = Radiation().fit(geo, obs)
-    assert to_groups(geo, fitted.predict(geo, totals, 2022)).sum() == pytest.approx(totals[2022])
+def test_each_test_fits_only_on_its_stated_data() -> None:
+    obs = Observations.load()
+    tests = {t.name: t for t in build_tests(obs, 2013)}
+    assert tests["temporal"].fit.last_year == 2013
+    assert tests["allocation"].fit.years("region_total") == [2013, 2022]
+    assert tests["allocation"].fit.census_years() == [2000, 2010]
+    assert tests["backcast"].fit.census_years() == [2010, 2020] and tests["backcast"].start_year == 2000
+    assert tests["forward"].fit.last_year == 2020 and tests["forward"].start_year == 2020
+    # no target is in the data its methods are fitted on; except by design in the backcast, whose
+    # dynamics are fitted on 2010 onwards and which is scored on the 2010 census from a 2000 start
+    for t in (tests["temporal"], tests["allocation"], tests["forward"]):
+        for year, level in t.predicted.items():
+            kind = "district_population" if level == "district" else "region_total"
+            assert year not in t.fit.years(kind)
 
 
-def test_observed_targets_are_consistent() -> None:
-    obs = load_observed()
-    for year in (2013, 2022):
-        total = obs[(obs.kind == "city_total") & (obs.year == year)]["value"].iloc[0]
-        assert observed_groups(obs, year).sum() == pytest.approx(total, rel=1e-6)
-    assert set(obs[obs.year == 2022]["use"]) == {"calibration", "validation"}
-    assert (obs[(obs.kind == "region_total") & (obs.year == 2022)]["use"] == "validation").all()
+def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
+    obs = Observations.load()
+    test = next(t for t in build_tests(obs, 2013, ("temporal",)))
+    # a fake "model": the 2020 census itself for every replicate, so its scores must be 0 and coverage 1
+    years = np.array([2010, 2013, 2020, 2022])
+    p20 = obs.complete_district_population(2020)
+    reps = np.stack([np.stack([p20] * 4) * f for f in (0.98, 1.0, 1.02)])
+    tab = run_test(test, obs, reps, years)
+    summ = summary_table(tab)
+    model20 = summ[(summ.method == ABM) & (summ.year == 2020)].iloc[0]
+    assert model20["MAPE"] == pytest.approx(0, abs=1e-12) and model20["role"] == "predicted"
+    cov = tab[(tab.metric == "coverage_80")].value.iloc[0]
+    assert cov == pytest.approx(1.0)
+    assert set(summ[summ.year == 2013].role) == {"fitted"} and set(summ[summ.year == 2022].role) == {"predicted"}
+    pers = summ[(summ.method == "persistence of census shares") & (summ.year == 2020)].iloc[0]
+    known = ~obs.district_imputed(2020)
+    p10 = obs.district_population(2010)
+    by_hand = np.mean(np.abs(p10 / p10.sum() * obs.city_total(2020) / p20 - 1)[known])
+    assert pers["MAPE"] == pytest.approx(by_hand)
+    assert by_hand == pytest.approx(0.139, abs=0.001)  # issue 10's figure
+    rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs)
+    assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == ABM_OWN
 
 
 def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
@@ -106,61 +113,20 @@ def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
                  "regions_observed_vs_simulated.png", "district_trajectories.png"):
         assert (out / name).stat().st_size > 0, name
     tab = pd.read_csv(out / "validation_table.csv")
-    rows = tab[tab.area != "ARD (mean |rel|)"]
-    np.testing.assert_allclose(rows.rel_error, (rows.predicted - rows.observed) / rows.observed)
-    for (model, year), g in rows.groupby(["model", "year"]):
-        ard = tab[(tab.model == model) & (tab.year == year) & (tab.area == "ARD (mean |rel|)")].rel_error.iloc[0]
-        assert ard == pytest.approx(g.rel_error.abs().mean())
-        assert list(g.area) == list(GROUP_NAMES)
-    # the persistence row equals 2010 census shares × the observed city total, by hand
-    geo = Geography.load()
-    shares = to_groups(geo, geo.population(2010)) / geo.population(2010).sum()
-    pers = rows[(rows.model == "persistence of 2010 shares") & (rows.year == 2022)].predicted.to_numpy()
-    np.testing.assert_allclose(pers, shares * 32_133_400)
+    assert set(tab.test) == {"temporal", "allocation", "backcast", "forward"}
+    assert {ABM, ABM_OWN, f"{ABM} {ALLOCATED}"} <= set(tab.method)
+    assert tab.groupby(["test", "method", "role", "year", "level", "area", "metric"]).size().max() == 1
+    ard = tab[(tab.metric == "ARD")]
+    for _, row in ard.iterrows():
+        rel = tab[(tab.test == row.test) & (tab.method == row.method) & (tab.year == row.year)
+                  & (tab.level == row.level) & (tab.metric == "rel_error")]
+        assert row.value == pytest.approx(rel.value.abs().mean())
+    text = (out / "validation.md").read_text(encoding="utf-8")
+    assert "fitted" in text and "predicted" in text and "zone: main_city" in text
     flags = pd.read_csv(out / "district_plausibility.csv")
-    assert len(flags) == 38 and set(flags.columns) >= {"trend_2000_2010", "flag"}
-    assert not (flags["flag"] & flags["policy_reason"]).any()
+    assert len(flags) == 38 and not (flags["flag"] & flags["policy_reason"]).any()
 
 
-def test_calibration_score_and_apply(tmp_path: Path) -> None:
-    spec_file = tmp_path / "cal.toml"
-    spec_file.write_text(f'base = "{ROOT / "configs/hindcast_2010.toml"}"\nreplicates = 1\nsamples = 2\n'
-                         'refine_samples = 0\nrace_points = 2\nrace_replicates = 1\nseed = 1\n[set]\n'
-                         '"run.households_per_agent" = 8000.0\n'
-                         '[parameters."behaviour.consider_base"]\nmin = 0.01\nmax = 0.05\n', encoding="utf-8")
-    spec = CalibrationSpec.from_toml(spec_file)
-    geo = Geography.load()
-    obs = load_observed()
-    years = np.arange(2010, 2024)
-    # a perfect point: districts scaled so groups hit 2013 targets and the city totals
-    pop = np.tile(geo.population(2010), (len(years), 1)).astype(float)
-    gi_target = observed_groups(obs, 2013) / to_groups(geo, geo.population(2010))
-    from migration_abm.validation import group_index
-    pop[3] = geo.population(2010) * gi_target[group_index(geo)]
-    for y, v in obs[obs.kind == "city_total"][["year", "value"]].values:
-        t = int(y) - 2010
-        if t != 3:
-            pop[t] *= v / pop[t].sum()
-    arr = np.stack([pop, pop * 1.1])[:, None]  # [point, replicate, year, district]
-    table = score(arr, years, geo, obs, spec)
-    assert table.loss.iloc[0] == pytest.approx(0.0, abs=1e-12)
-    assert table.loss.iloc[1] == pytest.approx(0.01 + 0.01, rel=1e-6)
-    summary = calibrate(spec, tmp_path / "out", workers=1, progress=False)
-    assert summary["runs"] == 2 + 2 and 0.01 <= summary["fitted"]["behaviour.consider_base"] <= 0.05
-    race = pd.read_csv(tmp_path / "out" / "calibration_race.csv")
-    assert len(race) == 2 and summary["loss"] == pytest.approx(race["loss"].min())
-    cfg = tmp_path / "base.toml"
-    cfg.write_text("[run]\nseed = 1\n", encoding="utf-8")
-    apply_fitted(cfg, fitted_block(summary))
-    apply_fitted(cfg, fitted_block(summary))  # idempotent: replaces, never duplicates
-    text = cfg.read_text(encoding="utf-8")
-    assert text.count(BEGIN) == 1 and text.count(END) == 1 and "consider_base" in text
-
-
-def test_bad_calibration_file_is_rejected(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text(f'base = "{ROOT / "configs/hindcast_2010.toml"}"\n[parameters."behaviour.beta_income"]\n'
-                   'min = 3.0\nmax = 1.0\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"parameters\.behaviour\.beta_income"):
-        CalibrationSpec.from_toml(bad)
-    assert main(["calibrate", str(bad), "--out", str(tmp_path / "o")]) == 2
+def test_validate_rejects_bad_flags(tmp_path: Path) -> None:
+    assert main(["validate", "--tests", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["validate", "--posterior", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == 2

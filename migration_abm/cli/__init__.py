@@ -10,11 +10,12 @@ import argparse
 import logging
 import sys
 
+from migration_abm import app
 from migration_abm.cli import calibrate, config, info, run, site, sweep, validate
 from migration_abm.cli.common import add_logging_flags
 from migration_abm.errors import InputError
 
-SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate)
+SUBCOMMANDS = (info, config, run, site, sweep, validate, calibrate, app)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="scenario TOML file, e.g. configs/baseline.toml")
     p.add_argument("--out", help="output .h5 path (default results/<config>_seed<seed>.h5)")
     p.add_argument("--seed", type=int, help="override run.seed")
+    p.add_argument("--replicates", type=int, default=10, metavar="N",
+                   help="ensemble size for the uncertainty band (default 10; seeds spawned from the run seed, "
+                   "one posterior draw each when run.posterior is set); 1 = one run with the run seed")
     p.add_argument("--site", action="store_true",
                    help="also site primary schools and hospitals for the final year (the main job)")
     add_config_args(p)
@@ -39,16 +42,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputError("--out", "out", str(out), "must end in .h5 or .hdf5")
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
-    res = simulate(cfg, seed, progress=not args.quiet)
-    res.to_hdf5(out)
-    pop = res.population_by_region()
-    png = plot_population_by_region(pop, out.with_suffix(".png"),
-                                    title=f"{Path(args.config).stem}: population by functional region")
-    print(f"wrote {out} and {png}")
-    print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
+    if args.replicates < 1:
+        raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
+    if args.replicates == 1:
+        res = simulate(cfg, seed, progress=not args.quiet)
+        res.to_hdf5(out)
+        pop = res.population_by_region()
+        png = plot_population_by_region(pop, out.with_suffix(".png"),
+                                        title=f"{Path(args.config).stem}: population by functional region (one run)")
+        print(f"wrote {out} and {png}")
+        print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
+    else:
+        res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet)
     if args.site:
         site_final_year(res, cfg, out.with_name(out.stem + "_siting"), seed, progress=not args.quiet)
     return 0
+
+
+def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str, quiet: bool) -> object:
+    """Replicates with bands: replicate 1's result to ``out``, bands to ``<out>_bands.csv`` and the figure."""
+    from migration_abm.ensemble import bands, ensemble, observed_points
+    from migration_abm.geography import Geography
+    from migration_abm.plotting import plot_projection_bands
+    from migration_abm.storage import write_text_atomic
+
+    runs = ensemble(cfg, seed, replicates, cfg.run.posterior or None, progress=not quiet)
+    geo = Geography.from_config(cfg.data)
+    table = bands(runs, geo)
+    runs[0].to_hdf5(out)
+    csv = out.with_name(out.stem + "_bands.csv")
+    write_text_atomic(csv, table.round(0).to_csv(index=False))
+    what = "stochastic and parameter uncertainty (posterior draws)" if cfg.run.posterior else "stochastic uncertainty only"
+    png = plot_projection_bands(table, observed_points(geo, cfg.run.start_year - 10, cfg.run.end_year),
+                                out.with_suffix(".png"), f"{name}: {replicates} replicates, {what}",
+                                note="bands: 80 % and 95 % of replicates; points: census, 1 % surveys, year-end totals")
+    last = table[table.year == table.year.max()].set_index("area")
+    print(f"wrote {out} (replicate 1 of {replicates}), {csv} and {png}")
+    print(f"{int(table.year.max())} residents (万 persons), median [80 % interval], {what}:")
+    for area, row in last.iterrows():
+        print(f"  {area:16s} {row['q50'] / 1e4:8.1f} [{row['q10'] / 1e4:.1f}, {row['q90'] / 1e4:.1f}]")
+    return runs[0]
 
 
 MAIN_JOB_FACILITIES = ("primary_school", "hospital")

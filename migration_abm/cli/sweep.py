@@ -12,6 +12,7 @@ SWEEP_EPILOG = """examples:
   migration-abm sweep experiments/hukou_job_matching.toml --workers 2
   migration-abm sweep experiments/behaviour_lhs.toml --local-cluster 4 --out results/sweeps/lhs.h5
   migration-abm sweep experiments/sensitivity_sobol.toml --scheduler tcp://10.0.0.5:8786
+  migration-abm sweep experiments/sensitivity_sobol.toml --scheduler-file ~/scheduler.json   # SLURM etc.
   migration-abm sweep experiments/hukou_job_matching.toml --resume      # after Ctrl-C / a crash
 exit codes: 0 all runs done, 1 some runs failed or are still pending, 2 bad input, 130 interrupted"""
 
@@ -25,14 +26,18 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
     g.add_argument("--local-cluster", type=int, metavar="N", help="start a dask LocalCluster with N workers")
     g.add_argument("--scheduler", metavar="ADDR", help="use an existing dask cluster, e.g. tcp://host:8786")
+    g.add_argument("--scheduler-file", metavar="FILE",
+                   help="use the dask cluster whose scheduler wrote FILE (see docs/CLUSTER.md)")
     g.add_argument("--serial", action="store_true", help="run in this process, one run at a time")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def executor_from_args(args: argparse.Namespace) -> ExecutorSpec:
-    """Executor chosen by --serial / --workers / --local-cluster / --scheduler (default: processes)."""
+    """Executor chosen by --serial / --workers / --local-cluster / --scheduler[-file] (default: processes)."""
     if args.serial:
         return ExecutorSpec("serial")
+    if args.scheduler_file:
+        return ExecutorSpec("dask", scheduler_file=args.scheduler_file)
     if args.scheduler:
         if "://" not in args.scheduler and ":" not in args.scheduler:
             raise InputError("--scheduler", "scheduler", args.scheduler, "expected an address like tcp://host:8786")
@@ -110,6 +115,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         overwrite=args.force, swmr=args.swmr, batch_size=args.batch_size,
                         progress=not args.no_progress)
     print(summary.line())
+    if summary.done:
+        from migration_abm.experiments.analysis import load_sweep
+
+        print(load_sweep(summary.path).final_table())
     if summary.interrupted:
         return 130
     return 0 if summary.complete and summary.failed == 0 else 1

@@ -1,4 +1,4 @@
-"""``migration-abm validate``: the hindcast and the baselines against observed populations."""
+"""``migration-abm validate``: the model and every baseline on the held-out observations."""
 
 from __future__ import annotations
 
@@ -11,23 +11,31 @@ from migration_abm.errors import InputError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``validate``."""
-    p = sub.add_parser("validate", help="compare the hindcast and baselines with observed populations")
+    p = sub.add_parser("validate", help="score the model and the baselines on held-out observations")
     p.add_argument("--config", default="configs/hindcast_2010.toml", help="hindcast scenario TOML")
-    p.add_argument("--replicates", type=int, default=5, help="stochastic replicates (default 5)")
+    p.add_argument("--replicates", type=int, default=5, help="stochastic replicates per test (default 5)")
+    p.add_argument("--fit-until", type=int, default=2013, help="last year of data the temporal test's fit sees")
+    p.add_argument("--tests", default="temporal,allocation,backcast,forward",
+                   help="comma-separated subset of the default temporal,allocation,backcast,forward")
+    p.add_argument("--posterior", help="posterior.csv from `calibrate`: draw one parameter set per replicate")
     p.add_argument("--out", default="results/validation", help="output directory")
     add_config_args(p)
     p.set_defaults(func=cmd_validate)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Handler of ``validate``."""
     from migration_abm.config import load_config
-    from migration_abm.validation import validate
+    from migration_abm.validation import summary_table, validate
 
-    if args.replicates < 1:
-        raise InputError("--replicates", "replicates", args.replicates, "must be >= 1")
+    if args.replicates < 0:
+        raise InputError("--replicates", "replicates", args.replicates, "must be >= 0")
+    tests = tuple(t.strip() for t in args.tests.split(",") if t.strip())
+    if args.posterior and not Path(args.posterior).is_file():
+        raise InputError("--posterior", "posterior", args.posterior, "file not found")
     cfg = load_config(args.config, args.overrides)
-    table = validate(cfg, args.out, args.replicates)
-    pred = table[(table.role == "predicted") & (table.area == "ARD (mean |rel|)")]
-    print(pred[["model", "rel_error"]].rename(columns={"rel_error": "ARD 2022"}).to_string(index=False))
+    table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior)
+    summ = summary_table(table)
+    print(summ[summ.role == "predicted"].round(4).to_string(index=False))
     print(f"wrote {Path(args.out) / 'validation.md'}")
     return 0

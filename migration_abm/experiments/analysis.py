@@ -1,4 +1,5 @@
-"""Reading a sweep store: tidy DataFrames (parameters as columns), summaries across replicates, Sobol."""
+"""Reading a sweep store: tidy DataFrames (parameters as columns), summaries across replicates, Sobol
+indices, an xarray view. Runs still in the store's journal (a sweep running or killed) are included."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.errors import InputError
-from migration_abm.experiments.sensitivity import sobol_indices
-from migration_abm.experiments.store import open_read
-from migration_abm.experiments.worker import DONE, STATUS_NAMES
+from migration_abm.experiments.sensitivity import sobol_indices, sobol_second_order
+from migration_abm.experiments.store import open_read, overlay_status, read_journal
+from migration_abm.experiments.worker import DONE, FAILED, STATUS_NAMES
 from migration_abm.geography import REGIONS
 
 
@@ -75,7 +76,9 @@ class Sweep:
     def failures(self) -> pd.DataFrame:
         """Failed runs with their tracebacks."""
         with open_read(self.path) as f:
-            tb = f["status/traceback"][()]
+            tb = f["status/traceback"][()].astype(object)
+        for o in read_journal(self.path):
+            tb[o.point, o.replicate] = o.traceback.encode("utf-8")
         df = self.runs[self.runs["status"] == "failed"].copy()
         df["traceback"] = [tb[p, r].decode("utf-8", "replace") for p, r in zip(df["point"], df["replicate"], strict=True)]
         return df
@@ -87,7 +90,10 @@ class Sweep:
             raise InputError(str(self.path), "output", output, f"not stored; have {', '.join(self.outputs)}")
         if output not in self._cache:
             with open_read(self.path) as f:
-                self._cache[output] = f["outputs"][output][()]
+                arr = f["outputs"][output][()]
+            for o in read_journal(self.path):
+                arr[o.point, o.replicate] = o.arrays[output] if o.status == DONE else np.nan
+            self._cache[output] = arr
         return self._cache[output]
 
     def region_array(self, output: str) -> np.ndarray:
@@ -105,7 +111,8 @@ class Sweep:
         raise InputError(str(self.path), "level", level, "use region, district or city")
 
     def tidy(self, level: str = "region", outputs: list[str] | None = None, include_incomplete: bool = False) -> pd.DataFrame:
-        """Long table: one row per run × year × region (or district / city), outputs and parameters as columns."""
+        """Long table: one row per run × year × region (or district, with its name / city), outputs (persons)
+        and parameters as columns."""
         outputs = outputs or self.outputs
         mask = np.ones_like(self.status, bool) if include_incomplete else self.status == DONE
         pi, ri = np.nonzero(mask)
@@ -118,6 +125,8 @@ class Sweep:
         df = pd.DataFrame({"point": np.repeat(pi, n_y * n_a), "replicate": np.repeat(ri, n_y * n_a),
                            "year": np.tile(np.repeat(self.years, n_a), len(pi)),
                            col: np.tile(labels, len(pi) * n_y), **cols})
+        if level == "district":
+            df.insert(4, "district_name", np.tile(self.district_names(), len(pi) * n_y))
         return df.join(self.points, on="point")
 
     def summary(self, level: str = "region", outputs: list[str] | None = None,
@@ -132,13 +141,40 @@ class Sweep:
             parts[f"q{round(q * 100):02d}"] = g.quantile(q)
         out = pd.concat(parts, axis=1)
         out.columns = [f"{o}_{stat}" for stat, o in out.columns]
-        return out.reset_index().join(self.points, on="point")
+        out = out.reset_index()
+        if level == "district":
+            out.insert(3, "district_name", out["district"].map(dict(zip(self.codes, self.district_names(),
+                                                                       strict=True))))
+        return out.join(self.points, on="point")
+
+    def final_table(self, output: str | None = None, max_rows: int = 12) -> str:
+        """A short Markdown table for the end of a sweep: per design point, runs done / failed and the
+        final-year city total of ``output`` (default the first output), median [5 %, 95 %] in persons."""
+        from migration_abm.reporting import markdown_table
+
+        output = output or self.outputs[0]
+        total = self.array(output)[:, :, -1].sum(axis=-1)  # [point, replicate]; NaN where not done
+        df = self.points.drop(columns=[c for c in ("block", "sample") if c in self.points]).head(max_rows).copy()
+        stats = []
+        for p in df.index:
+            ok = total[p][self.status[p] == DONE]
+            stats.append(f"{np.median(ok):,.0f} [{np.quantile(ok, 0.05):,.0f}, {np.quantile(ok, 0.95):,.0f}]"
+                         if ok.size else "–")
+        df["done"] = (self.status[df.index] == DONE).sum(axis=1)
+        df["failed"] = (self.status[df.index] == FAILED).sum(axis=1)
+        df[f"{output} {int(self.years[-1])}, persons: median [5 %, 95 %]"] = stats
+        text = markdown_table(df.map(lambda v: f"{v:g}" if isinstance(v, float) else v))
+        if self.n_points > max_rows:
+            text += f"\n({self.n_points - max_rows} more points: `load_sweep(path).summary()`)"
+        return text
 
     # ---- sensitivity -------------------------------------------------------------------------
     def sobol(self, output: str = "population", year: int | None = None, area: str | None = None,
-              n_bootstrap: int = 500, confidence: float = 0.95) -> pd.DataFrame:
-        """Sobol indices of ``output`` in ``year`` (default last) for a region / district code (default the
-        whole city), averaged over replicates. Needs a ``design = "sobol"`` sweep with every run done."""
+              n_bootstrap: int = 500, confidence: float = 0.95, second_order: bool = False) -> pd.DataFrame:
+        """Sobol indices (SALib) of ``output`` in ``year`` (default last) for a region / district code
+        (default the whole city), averaged over replicates. Needs a ``design = "sobol"`` sweep with every
+        run done. First and total order by default; ``second_order=True`` gives the pairwise S2 table
+        (the design must hold the BA blocks, see :func:`~migration_abm.experiments.sensitivity.saltelli_unit`)."""
         if self.attrs.get("design") != "sobol":
             raise InputError(str(self.path), "design", self.attrs.get("design"), "Sobol indices need a sobol design")
         if len(self.scenarios) != 1:
@@ -146,6 +182,11 @@ class Sweep:
         if not (self.status == DONE).all():
             raise InputError(str(self.path), "status", int((self.status != DONE).sum()),
                              "runs pending or failed; finish (--resume) before computing indices")
+        k = len(self.parameters)
+        blocks = int(self.block.max()) + 1
+        if second_order and blocks != 2 * k + 2:
+            raise InputError(str(self.path), "design/block", blocks, f"second-order indices need {2 * k + 2} "
+                             f"Saltelli blocks (A, B, AB_i, BA_i); this design has {blocks}")
         t = int(np.flatnonzero(self.years == (year if year is not None else self.years[-1]))[0])
         if area is None:
             y = self.array(output)[:, :, t].sum(axis=-1)
@@ -153,7 +194,43 @@ class Sweep:
             y = self.region_array(output)[:, :, t, REGIONS.index(area)]
         else:
             y = self.array(output)[:, :, t, list(self.codes).index(area)]
-        return sobol_indices(y.mean(axis=1), len(self.parameters), self.parameters, n_bootstrap, confidence)
+        if second_order:
+            return sobol_second_order(y.mean(axis=1), k, self.parameters, n_bootstrap, confidence)
+        return sobol_indices(y.mean(axis=1), k, self.parameters, n_bootstrap, confidence,
+                             second_order=blocks == 2 * k + 2)
+
+    def district_names(self) -> np.ndarray:
+        """English district names beside :attr:`codes`, from the district table of the stored config."""
+        import tomllib
+
+        from migration_abm.geography import load_districts
+
+        with open_read(self.path) as f:
+            toml = f["scenarios/config_toml"][0]
+        regions = tomllib.loads(toml.decode() if isinstance(toml, bytes) else str(toml)).get("data", {}).get(
+            "regions", "chongqing")
+        table = load_districts(None if regions == "chongqing" else regions).set_index("code")
+        return table["name_en"].reindex(self.codes).fillna("").to_numpy(str)
+
+    # ---- interoperability --------------------------------------------------------------------
+    def to_xarray(self, outputs: list[str] | None = None) -> Any:
+        """An ``xarray.Dataset``: each output as (point, replicate, year, district) in persons, with
+        coordinates year, district code and name, region, scenario and parameter values per point, status."""
+        import xarray as xr
+
+        names = self.district_names()
+        data = {o: (("point", "replicate", "year", "district"), self.array(o), {"units": "persons"})
+                for o in outputs or self.outputs}
+        coords: dict[str, Any] = {
+            "point": np.arange(self.n_points), "replicate": np.arange(self.n_replicates), "year": self.years,
+            "district": self.codes, "district_name": ("district", names), "region": ("district", self.regions),
+            "scenario": ("point", np.asarray(self.scenarios, dtype=object)[self.scenario_index].astype(str)),
+            "status": (("point", "replicate"), np.array([STATUS_NAMES[int(c)] for c in self.status.ravel()])
+                       .reshape(self.status.shape))}
+        for j, p in enumerate(self.parameters):
+            coords[p] = ("point", self.values[:, j])
+        return xr.Dataset(data, coords=coords, attrs={"source": str(self.path), "name": str(self.attrs.get("name")),
+                                                      "design": str(self.attrs.get("design"))})
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -166,4 +243,5 @@ def load_sweep(path: str | Path) -> Sweep:
                      regions=_s(c["region"][()]), scenarios=list(_s(c["scenario"][()])),
                      parameters=list(_s(c["parameter"][()])), outputs=list(_s(c["output"][()])),
                      values=f["design/values"][()], scenario_index=f["design/scenario"][()],
-                     block=f["design/block"][()], sample=f["design/sample"][()], status=f["status/code"][()])
+                     block=f["design/block"][()], sample=f["design/sample"][()],
+                     status=overlay_status(path, f["status/code"][()]))

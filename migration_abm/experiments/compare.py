@@ -93,20 +93,51 @@ def extract(sweep: Sweep) -> Comparison:
                       hukou=sweep.array("hukou_conversions")[:, reps].sum(-1), failed=failed)
 
 
-def _band(ax: plt.Axes, years: np.ndarray, x: np.ndarray, label: str, color: str, scale: float = 1.0) -> None:
-    """Median line and 5–95 % band of x [replicate, year]."""
-    lo, med, hi = np.quantile(x / scale, [Q_LO, 0.5, Q_HI], axis=0)
+def _band(ax: plt.Axes, years: np.ndarray, x: np.ndarray, label: str, color: str) -> None:
+    """Median line and 5–95 % band of x [replicate, year] (persons, axis labelled with separators)."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    lo, med, hi = np.quantile(x, [Q_LO, 0.5, Q_HI], axis=0)
     ax.fill_between(years, lo, hi, color=color, alpha=0.25, lw=0)
     ax.plot(years, med, color=color, lw=1.8, label=label)
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
 
 def _save(fig: plt.Figure, path: Path) -> str:
     return save_figure(fig, path, dpi=110).name
 
 
-def _fmt(x: np.ndarray, scale: float = 1e6, digits: int = 3) -> str:
-    lo, med, hi = np.quantile(x / scale, [Q_LO, 0.5, Q_HI])
-    return f"{med:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+def _q(x: np.ndarray) -> tuple[float, float, float]:
+    """Median, 5 % and 95 % quantiles across replicates."""
+    lo, med, hi = np.quantile(x, [Q_LO, 0.5, Q_HI])
+    return float(med), float(lo), float(hi)
+
+
+def _fmt(x: np.ndarray) -> str:
+    med, lo, hi = _q(x)
+    return f"{med:,.0f} [{lo:,.0f}, {hi:,.0f}]"
+
+
+def key_figures(cmp: Comparison) -> pd.DataFrame:
+    """Tidy key figures: one row per config (or paired difference) × quantity × area, numeric median,
+    lo (5 %) and hi (95 %) across replicates, in persons."""
+    y = cmp.years
+    span = f"{int(y[1])}-{int(y[-1])}"
+    quantities = [(f"population_{int(y[-1])}", lambda c: cmp.pop[c, :, -1, :], True),
+                  (f"hukou_conversions_{span}", lambda c: cmp.hukou[c, :, 1:].sum(-1), False),
+                  (f"net_eco_outflow_{span}", lambda c: cmp.eco_net_out[c, :, 1:].sum(-1), False)]
+    rows = []
+    for c, name in enumerate(cmp.names):
+        for kind, label in [("level", name)] + ([("difference", f"{name} - {cmp.names[0]}")] if c else []):
+            for q, get, by_region in quantities:
+                val = get(c) if kind == "level" else get(c) - get(0)
+                areas = [(REGION_LABELS[r], val[:, k]) for k, r in enumerate(REGIONS)] if by_region else []
+                areas.append(("Whole municipality", val.sum(-1) if by_region else val))
+                for area, x in areas:
+                    med, lo, hi = _q(x)
+                    rows.append({"config": label, "kind": kind, "quantity": q, "area": area, "unit": "persons",
+                                 "median": med, "lo": lo, "hi": hi, "replicates": len(x)})
+    return pd.DataFrame(rows)
 
 
 def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[str, object],
@@ -123,10 +154,10 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
         ax = axes.flat[k]
         for c, name in enumerate(names):
             x = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
-            _band(ax, y, x, name, colors[c % 10], 1e6)
+            _band(ax, y, x, name, colors[c % 10])
         ax.set_title(REGION_LABELS.get(reg, "Whole municipality"))
         if k % 3 == 0:
-            ax.set_ylabel("residents (millions)")
+            ax.set_ylabel("residents (persons)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(frameon=False, fontsize=8)
     fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} stochastic replicates")
@@ -139,11 +170,11 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
             for c in range(1, len(names)):
                 a = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
                 b = cmp.pop[0].sum(-1) if reg == "city" else cmp.pop[0, :, :, k]
-                _band(ax, y, a - b, f"{names[c]} − {names[0]}", colors[c % 10], 1e3)
+                _band(ax, y, a - b, f"{names[c]} − {names[0]}", colors[c % 10])
             ax.axhline(0, color="k", lw=0.8)
             ax.set_title(REGION_LABELS.get(reg, "Whole municipality"))
             if k % 3 == 0:
-                ax.set_ylabel("difference (thousand residents)")
+                ax.set_ylabel("difference (persons)")
             ax.grid(alpha=0.3)
         axes.flat[0].legend(frameon=False, fontsize=8)
         fig.suptitle(f"Difference vs {names[0]}, paired by replicate (common random numbers), 5–95 % band, n = {n}")
@@ -151,12 +182,12 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     for c, name in enumerate(names):
-        _band(axes[0], y[1:], cmp.eco_net_out[c][:, 1:], name, colors[c % 10], 1e3)
-        _band(axes[1], y[1:], cmp.eco_ext_net_out[c][:, 1:], name, colors[c % 10], 1e3)
+        _band(axes[0], y[1:], cmp.eco_net_out[c][:, 1:], name, colors[c % 10])
+        _band(axes[1], y[1:], cmp.eco_ext_net_out[c][:, 1:], name, colors[c % 10])
     axes[0].set_title("Net moves out of the ecological regions to other districts")
     axes[1].set_title("Net moves out of the ecological regions to the rest of China")
     for ax in axes:
-        ax.set_ylabel("thousand persons per year")
+        ax.set_ylabel("persons per year")
         ax.axhline(0, color="k", lw=0.8)
         ax.grid(alpha=0.3)
     axes[0].legend(frameon=False, fontsize=8)
@@ -164,10 +195,10 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     for c, name in enumerate(names):
-        _band(axes[0], y[1:], cmp.hukou[c][:, 1:], name, colors[c % 10], 1e3)
-        _band(axes[1], y[1:], np.cumsum(cmp.hukou[c][:, 1:], axis=1), name, colors[c % 10], 1e6)
-    axes[0].set_title("Hukou conversions per year (thousand persons)")
-    axes[1].set_title("Cumulative hukou conversions (million persons)")
+        _band(axes[0], y[1:], cmp.hukou[c][:, 1:], name, colors[c % 10])
+        _band(axes[1], y[1:], np.cumsum(cmp.hukou[c][:, 1:], axis=1), name, colors[c % 10])
+    axes[0].set_title("Hukou conversions per year (persons)")
+    axes[1].set_title("Cumulative hukou conversions (persons)")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(frameon=False, fontsize=8)
@@ -178,22 +209,22 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     for c, name in enumerate(names):
         row = {"config": name}
         for k, reg in enumerate(REGIONS):
-            row[f"{REGION_LABELS[reg]} (M)"] = _fmt(cmp.pop[c, :, -1, k])
-        row["City (M)"] = _fmt(cmp.pop[c, :, -1].sum(-1))
-        row[f"Hukou conversions {int(y[1])}–{end} (M)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1))
-        row[f"Net eco outflow {int(y[1])}–{end} (M)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1))
+            row[REGION_LABELS[reg]] = _fmt(cmp.pop[c, :, -1, k])
+        row["City"] = _fmt(cmp.pop[c, :, -1].sum(-1))
+        row[f"Hukou conversions {int(y[1])}–{end}"] = _fmt(cmp.hukou[c, :, 1:].sum(-1))
+        row[f"Net eco outflow {int(y[1])}–{end}"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1))
         rows.append(row)
     table = pd.DataFrame(rows).set_index("config")
     diff_rows = []
     for c in range(1, len(names)):
         row = {"config": f"{names[c]} − {names[0]}"}
         for k, reg in enumerate(REGIONS):
-            row[f"{REGION_LABELS[reg]} (k)"] = _fmt(cmp.pop[c, :, -1, k] - cmp.pop[0, :, -1, k], 1e3, 1)
-        row["City (k)"] = _fmt(cmp.pop[c, :, -1].sum(-1) - cmp.pop[0, :, -1].sum(-1), 1e3, 1)
-        row["Hukou conversions (k)"] = _fmt(cmp.hukou[c, :, 1:].sum(-1) - cmp.hukou[0, :, 1:].sum(-1), 1e3, 1)
-        row["Net eco outflow (k)"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1) - cmp.eco_net_out[0, :, 1:].sum(-1), 1e3, 1)
+            row[REGION_LABELS[reg]] = _fmt(cmp.pop[c, :, -1, k] - cmp.pop[0, :, -1, k])
+        row["City"] = _fmt(cmp.pop[c, :, -1].sum(-1) - cmp.pop[0, :, -1].sum(-1))
+        row["Hukou conversions"] = _fmt(cmp.hukou[c, :, 1:].sum(-1) - cmp.hukou[0, :, 1:].sum(-1))
+        row["Net eco outflow"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1) - cmp.eco_net_out[0, :, 1:].sum(-1))
         diff_rows.append(row)
-    write_text_atomic(out / "key_figures.csv", table.to_csv())
+    write_text_atomic(out / "key_figures.csv", key_figures(cmp).to_csv(index=False))
 
     sets = ", ".join(f"`{k}={v}`" for k, v in overrides.items()) or "none"
     lines = [
@@ -223,11 +254,12 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
               "of China. Positive = net outflow.", "", f"![eco net outflow]({figs['eco']})", "",
               "## Hukou conversions", "", f"![hukou conversions]({figs['hukou']})", "",
               f"## Key figures, {end}", "",
-              f"Median [5 %, 95 %] across {n} replicates; population at the end of {end} (millions), "
-              f"flows summed over {int(y[1])}–{end}.", "", markdown_table(table), ""]
+              f"Median [5 %, 95 %] across {n} replicates, in persons; population at the end of {end}, "
+              f"flows summed over {int(y[1])}–{end}. The same figures as numbers: `key_figures.csv` "
+              "(columns config, kind, quantity, area, unit, median, lo, hi).", "", markdown_table(table), ""]
     if diff_rows:
         dt = pd.DataFrame(diff_rows).set_index("config")
-        lines += [f"Paired differences vs {names[0]} (thousands; median [5 %, 95 %] of per-replicate "
+        lines += [f"Paired differences vs {names[0]} (persons; median [5 %, 95 %] of per-replicate "
                   "differences):", "", markdown_table(dt), ""]
     report = out / "report.md"
     write_text_atomic(report, "\n".join(lines))

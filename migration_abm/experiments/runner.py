@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -15,8 +16,24 @@ from tqdm import tqdm
 from migration_abm.errors import InputError
 from migration_abm.experiments.executors import ExecutorSpec, open_executor
 from migration_abm.experiments.spec import Experiment
-from migration_abm.experiments.store import StoreWriter, create_store, read_coords, read_status, status_counts
-from migration_abm.experiments.worker import DONE, FAILED, PENDING, RunOutcome, RunTask, execute_run
+from migration_abm.experiments.store import (
+    StoreWriter,
+    create_store,
+    fold_journal,
+    read_coords,
+    read_status,
+    status_counts,
+    writer_lock,
+)
+from migration_abm.experiments.worker import (
+    DONE,
+    FAILED,
+    PENDING,
+    RunOutcome,
+    RunTask,
+    execute_run,
+    resolve_function,
+)
 from migration_abm.geography import load_districts
 
 
@@ -57,9 +74,37 @@ def _districts(exp: Experiment) -> tuple[np.ndarray, np.ndarray]:
     return t["code"].to_numpy(str), t["functional_region"].to_numpy(str)
 
 
-def prepare_store(exp: Experiment, path: str | Path, resume: bool = False, overwrite: bool = False) -> Experiment:
-    """Create the store (or check it matches on resume). Returns the experiment with its root seed set."""
-    path = Path(path)
+def check_run_function(exp: Experiment) -> None:
+    """Import the experiment's ``run_function`` in the driver, so a typo fails before any store exists."""
+    spec = exp.run_function
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise InputError(exp.source, "run_function", spec, "expected 'package.module:function'")
+    try:
+        fn = resolve_function(spec)
+    except ImportError as exc:
+        raise InputError(exp.source, "run_function", spec, f"cannot import module {module!r} ({exc})") from None
+    except AttributeError:
+        raise InputError(exp.source, "run_function", spec, f"module {module!r} has no {name!r}") from None
+    if not callable(fn):
+        raise InputError(exp.source, "run_function", spec, "is not callable")
+
+
+def check_out_path(path: Path) -> None:
+    """A store path must be a file in a folder we can create and write (checked before any work)."""
+    if path.is_dir():
+        raise InputError(str(path), "--out", str(path), "is a directory; give a .h5 file path")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(str(path), "--out", str(path), f"{parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(str(path), "--out", str(path), f"folder {parent} is not writable")
+
+
+def _plan(exp: Experiment, path: Path, resume: bool, overwrite: bool) -> Experiment:
+    """Check the store against the experiment (resume) or validate every point (new store)."""
     if path.exists() and resume:
         _, attrs = read_status(path)
         if exp.seed is None:
@@ -76,49 +121,70 @@ def prepare_store(exp: Experiment, path: str | Path, resume: bool = False, overw
         print(f"note: experiment sets no seed; using entropy {entropy} (stored; add `seed = {entropy}` to "
               "the experiment to reproduce it)", file=sys.stderr)
         exp = exp.with_seed(entropy)
-    pts = exp.design_points()
-    for p in pts:  # validate every point before creating anything
+    for p in exp.design_points():  # validate every point before creating anything
         exp.point_config(p)
+    return exp
+
+
+def _create(exp: Experiment, path: Path) -> None:
+    pts = exp.design_points()
     codes, regions = _districts(exp)
     values = np.array([[float(v) for v in p.values] for p in pts], dtype=np.float64).reshape(len(pts), -1)
     create_store(path, exp, codes, regions, values, np.array([p.scenario for p in pts]),
                  np.array([p.block for p in pts]), np.array([p.sample for p in pts]))
-    return exp
 
 
 def run_sweep(experiment: Experiment, out: str | Path, executor: ExecutorSpec | str = "process",
               workers: int | None = None, scheduler: str | None = None, *, resume: bool = False,
               retry_failed: bool = False, overwrite: bool = False, swmr: bool = False,
-              batch_size: int | None = None, flush_seconds: float = 5.0, progress: bool = True) -> SweepSummary:
+              batch_size: int | None = None, flush_seconds: float = 5.0, fold_seconds: float = 60.0,
+              progress: bool = True, scheduler_file: str | Path | None = None) -> SweepSummary:
     """Run every missing run of ``experiment`` into the store ``out``; see docs/EXPERIMENTS.md.
 
     Results are written by this (driver) process only, in batches of ``batch_size`` outcomes (default:
-    the executor's slot count) or every ``flush_seconds``. Failed runs are recorded with their traceback.
+    the executor's slot count) or every ``flush_seconds``; see :class:`StoreWriter` for the journal and
+    ``fold_seconds``. Failed runs are recorded with their traceback. The run function, the output path
+    and the executor (scheduler reachable) are checked before a store is created.
     """
-    spec = executor if isinstance(executor, ExecutorSpec) else ExecutorSpec(executor, workers, scheduler)
+    spec = (executor if isinstance(executor, ExecutorSpec)
+            else ExecutorSpec(executor, workers, scheduler, None if scheduler_file is None else str(scheduler_file)))
     path = Path(out)
     t0 = time.perf_counter()
-    exp = prepare_store(experiment, path, resume=resume, overwrite=overwrite)
-    code, _ = read_status(path)
-    wanted = (code == PENDING) | ((code == FAILED) if retry_failed else False)
-    todo = [(int(p), int(r)) for p, r in zip(*np.nonzero(wanted), strict=True)]
-    years, codes = read_coords(path)
-    if not np.array_equal(years, exp.years):
-        raise InputError(str(path), "coords/year", f"{years[0]}..{years[-1]}", "store years differ from the experiment's")
-    pts = exp.design_points()
-    configs: dict[int, object] = {}
-    writer = StoreWriter(path, exp.outputs, swmr=swmr)
+    check_out_path(path)
+    check_run_function(experiment)
+    new = not (resume and path.exists())
     ran = lost = 0
     interrupted = False
-    try:
-        if todo:
-            with open_executor(spec) as (ex, slots):
-                ran, lost, interrupted = _drive(ex, slots, exp, pts, configs, todo, years, codes, writer,
-                                                batch_size or slots, flush_seconds, progress, spec.describe())
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        writer.close()
+    with writer_lock(path) as journal:
+        if not new:
+            fold_journal(path, journal)
+        exp = _plan(experiment, path, resume, overwrite)
+        todo: list[tuple[int, int]] = []
+        if not new:
+            code, _ = read_status(path)
+            wanted = (code == PENDING) | ((code == FAILED) if retry_failed else False)
+            todo = [(int(p), int(r)) for p, r in zip(*np.nonzero(wanted), strict=True)]
+            years, _ = read_coords(path)
+            if not np.array_equal(years, exp.years):
+                raise InputError(str(path), "coords/year", f"{years[0]}..{years[-1]}",
+                                 "store years differ from the experiment's")
+        if new or todo:
+            try:
+                with open_executor(spec) as (ex, slots):
+                    if new:
+                        _create(exp, path)
+                        code, _ = read_status(path)
+                        todo = [(int(p), int(r)) for p, r in zip(*np.nonzero(code == PENDING), strict=True)]
+                    years, codes = read_coords(path)
+                    writer = StoreWriter(path, exp.outputs, swmr=swmr, journal=journal, fold_seconds=fold_seconds)
+                    try:
+                        ran, lost, interrupted = _drive(ex, slots, exp, exp.design_points(), {}, todo, years,
+                                                        codes, writer, batch_size or slots, flush_seconds,
+                                                        progress, spec.describe())
+                    finally:
+                        writer.close()
+            except KeyboardInterrupt:
+                interrupted = True
     code, _ = read_status(path)
     c = status_counts(code)
     return SweepSummary(path, int(code.size), c["done"], c["failed"], c["pending"], ran, lost,

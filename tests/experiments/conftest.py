@@ -52,7 +52,7 @@ seed = 2024
 common_random_numbers = true
 [set]
 "run.households_per_agent" = 5000
-"run.end_year" = 2015
+"run.end_year" = 2025
 [parameters."policy.job_matching.coverage"]
 values = [0.0, 0.6]
 [parameters."policy.hukou.expansion.min_years"]

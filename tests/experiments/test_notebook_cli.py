@@ -57,11 +57,11 @@ def test_compare_report_real_model(tmp_path: Path) -> None:
         pytest.skip("scenario configs not available")
     out = tmp_path / "cmp"
     rc = exp_main(["compare", str(base), str(other), "--replicates", "3", "--out", str(out), "--serial",
-                   "--set", "run.households_per_agent=5000", "--set", "run.end_year=2016", "--no-progress"])
+                   "--set", "run.households_per_agent=5000", "--set", "run.end_year=2026", "--no-progress"])
     assert rc == 0
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "same 3 replicate seeds" in text and "not** uncertainty in" in text
-    assert "no_policy − baseline" in text and "Key figures, 2016" in text
+    assert "no_policy − baseline" in text and "Key figures, 2026" in text
     for png in ("population_by_region.png", "difference_vs_baseline.png", "eco_net_outflow.png",
                 "hukou_conversions.png"):
         assert (out / png).stat().st_size > 1000
