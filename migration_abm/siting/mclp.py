@@ -29,9 +29,9 @@ IMPROVE_SHARE = 1.0
 #: The MILP starts only with at least this many seconds (or this share of the limit) left: HiGHS cannot be
 #: stopped during presolve, and a MILP that cannot progress only overruns the limit.
 MILP_MIN_SECONDS, MILP_MIN_SHARE = 1.0, 0.1
-#: Most of the time left that the LP may take (the rest is for the incumbent, or a longer Lagrangian if
-#: the LP does not finish)
-LP_SHARE = 0.75
+#: The LP may take all the time left but min(heuristic_time, this share of it): its bound is what
+#: certifies large instances, and its values guide the search that follows
+LP_RESERVE_SHARE = 0.1
 #: Subgradient time before the LP: its bound is the fallback when the LP cannot finish in time
 LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE = 10.0, 0.1
 #: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
@@ -490,8 +490,8 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
                heuristic_time: float = 1.0, seed: int = 0) -> SolveResult:
     """Maximal covering: at most ``p`` new columns (``fixed`` always open) maximising covered weight.
 
-    Time allocation: a subgradient Lagrangian bound first, then the LP in up to ``LP_SHARE`` of what is
-    left (its dual bound counts even if it stops early; if it fails, the Lagrangian continues from its
+    Time allocation: a subgradient Lagrangian bound first, then the LP in all but a small reserve of what
+    is left (its dual bound counts even if it stops early; if it fails, the Lagrangian continues from its
     best multipliers in half the rest); the improvement stage then gets at least
     ``heuristic_time`` seconds, or ``IMPROVE_SHARE`` of what remains if more, and stops early at the
     target or when the local search stalls; the MILP gets the rest if enough is left. Returns the
@@ -507,7 +507,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if s.searching():
         s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit))
     if exact and s.searching():
-        s.lp(reserve=max(min(heuristic_time, 0.2 * s.left()), (1 - LP_SHARE) * s.left()))
+        s.lp(reserve=min(heuristic_time, LP_RESERVE_SHARE * s.left()))
         if s.lam is not None and s.searching():
             # a short polish after a finished LP; half of what is left when the LP did not finish
             polish = 0.5 * s.left() if s.bound_kind != "lp" else min(1.0, 0.05 * time_limit)
