@@ -34,6 +34,8 @@ MILP_MIN_SECONDS, MILP_MIN_SHARE = 1.0, 0.1
 LP_RESERVE_SHARE = 0.1
 #: Subgradient time before the LP: its bound is the fallback when the LP cannot finish in time
 LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE = 10.0, 0.1
+#: Coverage arcs (after reduction) from which the LP is "large": the subgradient time scales up to here
+LP_LARGE_NNZ = 200_000
 #: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
 KERNEL_SHARE = 0.15
 
@@ -504,14 +506,12 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
         fixed_mask[np.asarray(fixed)] = True
     s = _Search(a, np.asarray(w, dtype=float), p, fixed_mask, time_limit, gap, seed)
     s.construct(swap_time=max(1.0, 0.1 * time_limit))
-    if s.searching():
-        s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit))
+    if s.searching():  # the fallback bound matters in proportion to what the LP will cost (its size)
+        s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit * min(1.0, s.ar.nnz / LP_LARGE_NNZ)))
     if exact and s.searching():
         s.lp(reserve=min(heuristic_time, LP_RESERVE_SHARE * s.left()))
-        if s.lam is not None and s.searching():
-            # a short polish after a finished LP; half of what is left when the LP did not finish
-            polish = 0.5 * s.left() if s.bound_kind != "lp" else min(1.0, 0.05 * time_limit)
-            s.lagrangian(polish, lam0=s.lam, stage="lagrangian_polish")
+        if s.lam is not None and s.searching() and s.bound_kind != "lp":
+            s.lagrangian(0.5 * s.left(), lam0=s.lam, stage="lagrangian_polish")  # the LP did not finish
         if s.searching() or heuristic_time > 0:
             s.improve(max(min(heuristic_time, s.left()), IMPROVE_SHARE * s.left()) if s.searching()
                       else heuristic_time)
