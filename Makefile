@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 	if [ -z "$$py" ]; then echo "error: no Python >= 3.12 found (Mesa 3.5 needs it); install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12" >&2; exit 1; fi; \
 	if [ -x "$(PY)" ] && ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then rm -rf $(VENV); fi; \
 	[ -x "$(PY)" ] || { echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV); }
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@echo "installing migration-abm and its dependencies into $(VENV) (first time: a few minutes)"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install --progress-bar off -e '.[dev]' 2>&1 | grep -E '^(Collecting|Successfully installed|ERROR)' | sed -u 's/^/  /'; \
+	  test "$${PIPESTATUS[0]}" -eq 0
 	@touch $(STAMP)
 
 run: $(STAMP)

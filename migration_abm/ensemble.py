@@ -4,8 +4,6 @@ draw per replicate). Quantile bands by 一区两群 zone and for the city, for f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -18,16 +16,37 @@ from migration_abm.results import Results
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 
 
-def ensemble(cfg: Config, seed: int, replicates: int, posterior: str | Path | None = None,
-             progress: bool = False) -> list[Results]:
-    """``replicates`` runs of ``cfg``: seeds spawned from ``seed``; with a posterior file (written by
-    ``migration-abm calibrate``), replicate i uses posterior draw i (drawn reproducibly from ``seed``)."""
-    if posterior:
-        from migration_abm.calibration import posterior_draws
+#: spawn key of the stream that picks a run's posterior draw (runs themselves use the seed's own stream)
+DRAW_SPAWN_KEY = 0x9057
 
-        draws = posterior_draws(posterior, replicates, seed)
-    else:
-        draws = [{}] * replicates
+
+def posterior_config(cfg: Config, seed: np.random.SeedSequence) -> Config:
+    """``cfg`` with one parameter set from its ``run.posterior`` (weighted draw chosen by ``seed``), or
+    ``cfg`` itself without a posterior. The same seed picks the same draw whatever the scenario, so
+    paired comparisons under common random numbers share parameter sets too."""
+    if not cfg.run.posterior:
+        return cfg
+    from migration_abm.calibration import read_posterior
+
+    post = read_posterior(cfg.run.posterior)
+    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight")]
+    w = post["weight"].to_numpy(float)
+    stream = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, DRAW_SPAWN_KEY))
+    i = int(np.random.default_rng(stream).choice(len(post), p=w / w.sum()))
+    return cfg.with_overrides({k: float(post.at[i, k]) for k in names}, source=f"{cfg.run.posterior} [draw {i}]")
+
+
+def simulate_draw(config: Config, seed: int | np.random.SeedSequence | None = None,
+                  geography: Geography | None = None) -> Results:
+    """Run function for sweeps and comparisons: one posterior draw (if ``run.posterior``), then simulate."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(
+        config.run.seed if seed is None else int(seed))
+    return simulate(posterior_config(config, ss), ss, geography=geography)
+
+
+def ensemble(cfg: Config, seed: int, replicates: int, progress: bool = False) -> list[Results]:
+    """``replicates`` runs of ``cfg`` with seeds spawned from ``seed``; with ``run.posterior`` each
+    replicate also draws its own parameter set (:func:`simulate_draw`)."""
     geo = Geography.from_config(cfg.data)
     seeds = np.random.SeedSequence(seed).spawn(replicates)
     reps = range(replicates)
@@ -35,8 +54,7 @@ def ensemble(cfg: Config, seed: int, replicates: int, posterior: str | Path | No
         from tqdm import tqdm
 
         reps = tqdm(reps, desc="replicates", unit="run")
-    return [simulate(cfg.with_overrides(draws[i], source="posterior") if draws[i] else cfg, seeds[i],
-                     geography=geo) for i in reps]
+    return [simulate_draw(cfg, seeds[i], geography=geo) for i in reps]
 
 
 def zone_populations(runs: list[Results], geo: Geography) -> tuple[np.ndarray, np.ndarray]:

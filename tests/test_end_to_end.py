@@ -40,3 +40,25 @@ def test_make_run_main_job_writes_projection_and_plans(tmp_path: Path) -> None:
         summary = pd.read_csv(d / "summary.csv")
         assert summary["weighted_after_pct"].iloc[0] >= summary["weighted_before_pct"].iloc[0]
         assert (d / "map.png").exists() and (d / "sites.csv").exists()
+
+
+def test_run_site_uses_a_users_own_district_table(tmp_path: Path) -> None:
+    """A user's table (the packaged one with 渝北 500112 recoded as 900112, no boundaries) flows through
+    `run --site` unchanged: every expansion and new-development district of that table is planned for."""
+    table = pd.read_csv(ROOT / "migration_abm/data/chongqing_districts.csv", dtype={"code": str})
+    table["code"] = table["code"].replace({"500112": "900112"})
+    regions = tmp_path / "my_districts.csv"
+    table.to_csv(regions, index=False)
+    cfg = tmp_path / "my.toml"
+    cfg.write_text(f'extends = "{(ROOT / "configs/baseline.toml").as_posix()}"\n'
+                   f'[data]\nregions = "{regions.as_posix()}"\nboundaries = "none"\n'
+                   '[economy]\ndistrict_gdp_year = 0\n', encoding="utf-8")
+    out = tmp_path / "my.h5"
+    code = main(["run", str(cfg), "--site", "--out", str(out), "-q", "--replicates", "1",
+                 "--set", "run.households_per_agent=4000", "--set", "run.end_year=2022"])
+    assert code == 0
+    expected = set(table.loc[table.functional_region.isin(["expansion", "new_development"]), "code"])
+    assert "900112" in expected and len(expected) == 20
+    for facility in ("primary_school", "hospital"):
+        planned = set(pd.read_csv(tmp_path / "my_siting" / facility / "districts.csv", dtype={"district": str})["district"])
+        assert planned == expected, facility

@@ -111,7 +111,7 @@ def list_results(root: str | Path) -> pd.DataFrame:
                 layout = layout.decode() if isinstance(layout, bytes) else str(layout)
                 kind = "sweep" if "experiment_json" in f.attrs else ("run" if layout == "migration_abm.run" else "")
                 if kind == "run":
-                    years = f["coords/year"][()]
+                    years = f["year"][()] if "year" in f else f["coords/year"][()]  # layout 2 / 1
                     detail = f"seed {_attr(f, 'seed')}, {years[0]}–{years[-1]}"
                 elif kind == "sweep":
                     status = f["status/code"][()]

@@ -66,7 +66,7 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
     from migration_abm.plotting import plot_projection_bands
     from migration_abm.storage import write_text_atomic
 
-    runs = ensemble(cfg, seed, replicates, cfg.run.posterior or None, progress=not quiet)
+    runs = ensemble(cfg, seed, replicates, progress=not quiet)
     geo = Geography.from_config(cfg.data)
     table = bands(runs, geo)
     runs[0].to_hdf5(out)

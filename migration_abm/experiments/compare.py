@@ -73,8 +73,7 @@ def comparison_experiment(configs: list[str | Path], replicates: int, overrides:
     raw: dict[str, object] = {"name": "compare", "scenarios": scen, "design": "none", "replicates": replicates,
                               "seed": seed, "common_random_numbers": True, "outputs": list(DEFAULT_OUTPUTS),
                               "set": dict(overrides or {})}
-    if run_function:
-        raw["run_function"] = run_function
+    raw["run_function"] = run_function or "migration_abm.ensemble:simulate_draw"
     return Experiment.from_dict(raw, source="compare")
 
 
@@ -143,6 +142,9 @@ def key_figures(cmp: Comparison) -> pd.DataFrame:
 def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[str, object],
                  configs: list[str | Path], seed: int) -> Path:
     """Figures + report.md + key_figures.csv in ``out``."""
+    from migration_abm.config import load_config
+
+    exp_posterior = load_config(configs[0], overrides).run.posterior
     out.mkdir(parents=True, exist_ok=True)
     colors = plt.get_cmap("tab10").colors
     y, names, n = cmp.years, cmp.names, len(cmp.replicates)
@@ -160,7 +162,8 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
             ax.set_ylabel("residents (persons)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(frameon=False, fontsize=8)
-    fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} stochastic replicates")
+    fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} replicates "
+                 + ("(stochastic + parameter uncertainty)" if exp_posterior else "(stochastic only)"))
     figs["population"] = _save(fig, out / "population_by_region.png")
 
     if len(names) > 1:
@@ -236,8 +239,12 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
         "draws the same random streams under every config, so differences are computed **per replicate** "
         "(paired) before taking quantiles.",
         f"* Lines are medians; shaded bands and bracketed ranges are the **5–95 % quantiles across the {n} "
-        "stochastic replicates**. They show the model's run-to-run randomness only — **not** uncertainty in "
-        "its parameters, its data or its structure (use an LHS/Sobol sweep for parameter uncertainty).",
+        + ("replicates, each with its own parameter set drawn from the calibration posterior** (`run.posterior`"
+           f" = `{exp_posterior}`; replicate r uses the same draw under every config). They combine run-to-run "
+           "randomness and parameter uncertainty — **not** uncertainty in the data or the model's structure."
+           if exp_posterior else
+           "stochastic replicates**. They show the model's run-to-run randomness only — **not** uncertainty in "
+           "its parameters (no `run.posterior` in the configs), its data or its structure."),
     ]
     if n < 20:
         lines.append(f"* With only {n} replicates the 5 % and 95 % quantiles are interpolated between the "
