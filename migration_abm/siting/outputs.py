@@ -115,7 +115,7 @@ class SitingPlan:
         ll = self.demand.set_index("id")[["lon", "lat"]]
         for sid, grp in self.assignment.groupby("site_id", sort=False):
             pts = ll.loc[grp["demand_id"]].to_numpy(float)
-            props = {"site_id": str(sid), "layer": "catchment", "points": int(len(pts)),
+            props = {"site_id": str(sid), "layer": "catchment", "status": "catchment", "points": int(len(pts)),
                      "served": round(float(grp["amount"].sum()), 3)}
             if len(np.unique(pts, axis=0)) >= 3:
                 try:

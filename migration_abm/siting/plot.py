@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from migration_abm.reporting import save_figure
 from migration_abm.siting.outputs import SitingPlan
-from migration_abm.storage import atomic_path
 
 KM_PER_DEG = 111.195
 
@@ -61,13 +61,11 @@ def map_title(plan: SitingPlan) -> str:
 
 
 def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000) -> Path:
-    """Write the PNG map (atomically). The title says "assumed" when provision or demand was synthetic."""
-    import matplotlib
+    """Write the PNG map (Agg canvas, atomically). The title says "assumed" when an input was synthetic."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(13, 9), dpi=120)
+    fig = Figure(figsize=(13, 9), dpi=120)  # no pyplot state: safe in a server thread, no backend switch
+    ax = fig.subplots()
     d = plan.demand
     if len(d) > max_demand_points:
         d = d.sample(max_demand_points, random_state=0)
@@ -109,8 +107,4 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
     ax.set_ylabel("latitude")
     ax.legend(loc="lower right", fontsize=8, markerscale=1.0, framealpha=0.9)
     fig.subplots_adjust(left=0.06, right=0.68, top=0.92, bottom=0.07)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
