@@ -1,160 +1,190 @@
-"""Model benchmarks (run: `python benchmarks/bench_model.py [--full] [--repeats N]`).
+"""Model benchmarks (run: `python benchmarks/bench_model.py [--full] [--reference DIR] [--repeats N]`).
 
-1. Default run (configs/baseline.toml, 2010→2035): median wall time of N runs.
-2. Full scale (1 agent = 1 household, ≈10.7 M rows): median seconds per simulated year and peak RSS,
-   measured in a fresh subprocess so the peak is the model's own.
-3. Per-object comparison: the yearly migration decision (consider → destination logit → move) done by a
-   plain Mesa Agent per household versus the vectorised column version, on the same ≈20 000 households
-   and the same district-level inputs; reported per household-year and as a ratio.
+1. Per household-year (process CPU time): the yearly migration decision by the compiled kernels
+   (:func:`migration_abm.migration.decide` — consideration, destination choice and draw — then the
+   movers relocate and the flows are recorded) vs the fair per-object baseline (benchmarks/per_object.py:
+   one ``mesa.Agent`` per household doing the same in plain Python, ``agents.do``) on the same households
+   and model state, at 20 000 and 100 000 households; medians of N. Also the whole internal-migration
+   step (the movers' urban draw and job search on top) against the same baseline.
+2. Default run (configs/baseline.toml at its default scale) with the kernels cached: median wall time;
+   the one-off kernel compile time (a fresh process with an empty cache vs one with a warm cache).
+3. Scaling (``--full``): households_per_agent 100 / 10 / 1 (1 = full scale, ≈10.7 M households), each in a
+   fresh process: set-up time, CPU and wall seconds per simulated year, page faults, peak RSS.
+   ``--config`` adds full-scale rows for other configs (configs/hindcast_2010.toml: the 2010 base year,
+   ≈10.7 M households); ``--reference DIR`` runs the same rows with the package found in DIR (e.g.
+   `git archive` of the pre-kernel commit) so before/after come from the same run.
+Machine load (1-minute average) is recorded with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import mesa
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from per_object import ObjectModel  # noqa: E402
+
+from migration_abm import kernels, migration  # noqa: E402
 from migration_abm.config import load_config  # noqa: E402
-from migration_abm.migration import logit as _logit  # noqa: E402
 from migration_abm.model import MigrationModel, simulate  # noqa: E402
-from migration_abm.policy import hukou_openness, nonlocal_rights  # noqa: E402
 
 BASELINE = ROOT / "configs" / "baseline.toml"
+HOUSEHOLDS_2020 = 1.2e7  # households per agent = this / households wanted (rows come out close)
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def bench_per_object(n_households: int, repeats: int) -> dict:
+    """Kernel vs per-object decision on the same state (year 2 of a run): CPU time per household-year."""
+    cfg = load_config(BASELINE, {"run.households_per_agent": HOUSEHOLDS_2020 / n_households})
+    kern, obj, full, loads = [], [], [], []
+    for i in range(repeats):
+        m = MigrationModel(cfg, rng=i)
+        m.run(until=cfg.run.start_year + 1)
+        rng = copy.deepcopy(m.rng)
+        n = m.households.n
+        om = ObjectModel(m, rng.random(n), rng.random(n))
+        loads.append(load())
+        obj.append(_timed(om.step) / n)
+        state = copy.deepcopy(m.households), copy.deepcopy(m.rng), m.flow_matrix.copy()
+        kern.append(_timed(_decide_and_relocate, m) / n)
+        m.households, m.rng, m.flow_matrix = state  # the same state again for the full yearly step
+        full.append(_timed(migration.internal_migration, m) / n)
+    k, o, f = statistics.median(kern), statistics.median(obj), statistics.median(full)
+    return {"households": n, "kernel_cpu_ns_per_household_year": k * 1e9,
+            "per_object_cpu_ns_per_household_year": o * 1e9, "speed_ratio": o / k,
+            "internal_migration_cpu_ns_per_household_year": f * 1e9, "speed_ratio_internal_migration": o / f,
+            "kernel_ns_all": [x * 1e9 for x in kern], "per_object_ns_all": [x * 1e9 for x in obj],
+            "internal_migration_ns_all": [x * 1e9 for x in full], "load": loads}
+
+
+def _decide_and_relocate(m: MigrationModel) -> None:
+    """What the per-object agents do: decide, then movers change district and the flows are recorded."""
+    rows, dest = migration.decide(m)
+    kernels.relocate(rows, dest, m.households.district, m.households.persons(), m.flow_matrix, m.geo.n)
+
+
+def _timed(f, *args) -> float:
+    """Process CPU seconds of one call (the machine is shared: wall time would count other jobs)."""
+    t0 = time.process_time()
+    f(*args)
+    return time.process_time() - t0
 
 
 def bench_default(repeats: int) -> dict:
     cfg = load_config(BASELINE)
-    times = []
+    simulate(cfg, seed=0)  # kernels loaded from the cache (compiled if the cache was cold)
+    times, loads = [], []
     for i in range(repeats):
+        loads.append(load())
         t0 = time.perf_counter()
         simulate(cfg, seed=i)
         times.append(time.perf_counter() - t0)
     return {"default_run_s_median": statistics.median(times), "default_run_s_all": times,
-            "households_per_agent": cfg.run.households_per_agent}
+            "years": f"{cfg.run.start_year}-{cfg.run.end_year}", "households_per_agent": cfg.run.households_per_agent,
+            "load": loads}
 
 
-FULL_SCALE_CHILD = r"""
-import json, resource, sys, time
+TINY_RUN = r"""
+import sys, time
+t0 = time.perf_counter()
+from migration_abm.config import load_config
+from migration_abm.model import simulate
+simulate(load_config(sys.argv[1], {"run.households_per_agent": 5000.0}), seed=1)
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_compile(repeats: int) -> dict:
+    """One-off compile time: a tiny run in a fresh process with an empty kernel cache minus the same run
+    with the cache warm (medians)."""
+    cold, warm = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as d:
+            env = {**os.environ, "NUMBA_CACHE_DIR": d}
+            run = [sys.executable, "-c", TINY_RUN, str(BASELINE)]
+            cold.append(float(subprocess.run(run, env=env, check=True, capture_output=True, text=True).stdout))
+            warm.append(float(subprocess.run(run, env=env, check=True, capture_output=True, text=True).stdout))
+    return {"cold_s_median": statistics.median(cold), "warm_s_median": statistics.median(warm),
+            "compile_s": statistics.median(cold) - statistics.median(warm), "load": load()}
+
+
+SCALE_CHILD = r"""
+import json, os, resource, statistics, sys, time
+if sys.argv[4]:
+    sys.path.insert(0, sys.argv[4])
+import migration_abm
 from migration_abm.config import load_config
 from migration_abm.model import MigrationModel
-cfg = load_config(sys.argv[1], {"run.households_per_agent": 1.0})
-t0 = time.perf_counter(); m = MigrationModel(cfg, rng=1); init = time.perf_counter() - t0
+def usage():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), time.process_time(), r.ru_minflt + r.ru_majflt
+cfg = load_config(sys.argv[1], {"run.households_per_agent": float(sys.argv[2])})
+w0, c0, f0 = usage()
+m = MigrationModel(cfg, rng=1)
+w1, c1, f1 = usage()
 steps = []
-for _ in range(int(sys.argv[2])):
-    t0 = time.perf_counter(); m.step(); steps.append(time.perf_counter() - t0)
-print(json.dumps({"rows": int(m.households.n), "init_s": init, "step_s": steps,
+for _ in range(int(sys.argv[3])):
+    a = usage(); m.step(); b = usage()
+    steps.append({"wall_s": b[0] - a[0], "cpu_s": b[1] - a[1], "page_faults": b[2] - a[2]})
+med = lambda k: statistics.median(s[k] for s in steps)
+print(json.dumps({"package": migration_abm.__file__, "rows_end": int(m.households.n), "setup_wall_s": w1 - w0, "setup_cpu_s": c1 - c0,
+                  "setup_page_faults": f1 - f0, "year_cpu_s_median": med("cpu_s"), "year_wall_s_median": med("wall_s"),
+                  "year_page_faults_median": med("page_faults"), "steps": steps, "load_end": os.getloadavg()[0],
                   "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}))
 """
 
 
-def bench_full_scale(years: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", FULL_SCALE_CHILD, str(BASELINE), str(years)], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
+def bench_scale(hpa: float, years: int, source: str = "", config: Path = BASELINE) -> dict:
+    """One scale in a fresh process (so the peak RSS is the model's own)."""
+    before = load()
+    out = subprocess.run([sys.executable, "-c", SCALE_CHILD, str(config), str(hpa), str(years), source],
+                         check=True, capture_output=True, text=True, cwd=source or ROOT)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    r["step_s_median"] = statistics.median(r["step_s"])
+    r.update(config=config.name, households_per_agent=hpa, load_start=before,
+             ns_per_household_year=1e9 * r["year_cpu_s_median"] / r["rows_end"])
     return r
-
-
-class HouseholdAgent(mesa.Agent):
-    """One household as a plain Mesa agent: the same stage-1/stage-2 decision as the column model."""
-
-    def __init__(self, model: mesa.Model, row: dict) -> None:
-        super().__init__(model)
-        self.__dict__.update(row)
-
-    def step(self) -> None:
-        env = self.model.env
-        b = env["b"]
-        x = (env["logit_base"] + b.consider_young * (18 <= self.head <= 34) + b.consider_old * (self.head >= 60)
-             + b.consider_unemployed * self.jobless + b.consider_rural * (not self.urban)
-             + b.consider_overload * env["overload"][self.district])
-        if self.model.rng.random() >= 1.0 / (1.0 + np.exp(-x)):
-            return
-        access = np.where(env["cols"] == self.hukou_district, 1.0, env["openness"])
-        u = b.beta_income * np.log(self.prem * env["wage"] * (env["p"] + (1 - env["p"]) * env["fallback"]))
-        u[self.district] = b.beta_income * np.log(max(self.income, 1.0))
-        u += b.beta_hukou * access
-        u += b.beta_school * self.children * (access + (1 - access) * env["school_nl"])
-        u += b.beta_insurance * (access + (1 - access) * env["ins_nl"])
-        u += env["base"]
-        dist = env["dist"][self.district]
-        u -= b.beta_distance * np.log1p(dist)
-        cost = b.moving_cost_yuan + b.cost_per_km_yuan * dist
-        cost[self.district] = 0.0
-        u -= b.beta_cost * cost / max(self.income, 1000.0)
-        u[self.district] += b.beta_stay
-        self.district = int(np.argmax(u + self.model.rng.gumbel(size=u.shape)))
-
-
-class ObjectModel(mesa.Model):
-    """Mesa model with one HouseholdAgent per household row of a column model."""
-
-    def __init__(self, src: MigrationModel) -> None:
-        super().__init__(rng=np.random.default_rng(0))
-        hh, lab, b = src.households, src.labour, src.cfg.behaviour
-        income = lab.income(hh)
-        jobless = ~hh.employed & (hh.workers() > 0)
-        prem = lab.skill_premium[hh.skill] * np.maximum(hh.workers(), 1)
-        kids = hh.has_children()
-        for i in range(hh.n):
-            HouseholdAgent(self, {"head": int(hh.ages[i, 0]), "jobless": bool(jobless[i]), "urban": bool(hh.urban[i]),
-                                  "district": int(hh.district[i]), "hukou_district": int(hh.hukou_district[i]),
-                                  "income": float(income[i]), "prem": float(prem[i]), "children": bool(kids[i])})
-        _, service_pc, pressure = src._pressures()
-        size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
-        school_nl, ins_nl = nonlocal_rights(src.cfg, src.year)
-        self.env = {"b": b, "logit_base": _logit(b.consider_base), "overload": np.zeros(src.geo.n),
-                    "cols": np.arange(src.geo.n), "openness": hukou_openness(src.geo, src.cfg, src.year),
-                    "wage": lab.nonfarm_wage(), "p": lab.find_rate, "fallback": src.cfg.economy.unemployed_income_share,
-                    "school_nl": school_nl, "ins_nl": ins_nl, "dist": src.geo.distance_km,
-                    "base": b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
-                    + b.beta_size * size}
-
-    def step(self) -> None:
-        self.agents.do("step")
-
-
-def bench_per_object(n_households: int, repeats: int) -> dict:
-    cfg = load_config(BASELINE, {"run.households_per_agent": 10.7e6 / n_households})
-    vec, obj = [], []
-    for i in range(repeats):
-        m = MigrationModel(cfg, rng=i)
-        n = m.households.n
-        t0 = time.perf_counter()
-        m._internal_migration()
-        vec.append((time.perf_counter() - t0) / n)
-        om = ObjectModel(MigrationModel(cfg, rng=i))
-        t0 = time.perf_counter()
-        om.step()
-        obj.append((time.perf_counter() - t0) / n)
-    v, o = statistics.median(vec), statistics.median(obj)
-    return {"households": n, "vectorised_us_per_household_year": v * 1e6, "per_object_us_per_household_year": o * 1e6,
-            "speed_ratio": o / v}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--full", action="store_true", help="also run the full-scale benchmark (≈4 GB, minutes)")
-    ap.add_argument("--full-years", type=int, default=3)
-    ap.add_argument("--json", help="write results to this file")
+    ap.add_argument("--full", action="store_true", help="also the scaling table down to full scale (≈3 GB, minutes)")
+    ap.add_argument("--years", type=int, default=5, help="simulated years per scale in the scaling table")
+    ap.add_argument("--reference", help="a source tree (e.g. the pre-kernel commit) to run the scaling table with too")
+    ap.add_argument("--config", type=Path, action="append", default=[],
+                    help="also run the full-scale row with this config (e.g. configs/hindcast_2010.toml: 2010 base year)")
+    ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
-    res = {"default": bench_default(args.repeats), "per_object": bench_per_object(20000, args.repeats)}
+    res: dict = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cpus": os.cpu_count()}
+    res["per_object"] = [bench_per_object(n, args.repeats) for n in (20_000, 100_000)]
+    res["default"] = bench_default(args.repeats)
+    res["compile"] = bench_compile(max(1, args.repeats // 2))
     if args.full:
-        res["full_scale"] = bench_full_scale(args.full_years)
+        ref = str(Path(args.reference).resolve()) if args.reference else None
+        res["scaling"] = [bench_scale(h, args.years) for h in (100.0, 10.0, 1.0)]
+        res["scaling"] += [bench_scale(1.0, args.years, config=c.resolve()) for c in args.config]
+        if ref:
+            res["reference_scaling"] = [bench_scale(h, args.years, ref) for h in (100.0, 10.0, 1.0)]
+            res["reference_scaling"] += [bench_scale(1.0, args.years, ref, c.resolve()) for c in args.config]
     print(json.dumps(res, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        from migration_abm.storage import write_text_atomic
+
+        write_text_atomic(Path(args.json), json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

@@ -373,13 +373,29 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fitted_block(summary: dict[str, Any]) -> str:
-    """The best posterior particle as TOML tables, with a comment saying what it was fitted to and when."""
+def fitted_block(summary: dict[str, Any], posterior: str = "") -> str:
+    """The best posterior particle as TOML tables, with a comment saying what it was fitted to and when;
+    with ``posterior`` also ``run.posterior`` (relative to the config file) for ensemble projections."""
     head = (f"{BEGIN}\n# Fitted {summary['date']} by `migration-abm calibrate {Path(summary['spec']).name}` (ABC-SMC) to\n"
             f"# district, zone and city observations up to {summary['fit_until']} only; {summary['runs']} runs, "
             f"{summary['seconds']:.0f} s.\n# Best particle of the final generation (distance "
-            f"{summary['distance']:.4f}); the posterior is {summary['posterior']}.\n")
-    return head + dumps_toml(_nest(summary["fitted"])).replace("\n\n", "\n") + END + "\n"
+            f"{summary['distance']:.4f}); run.posterior = its final generation (weighted draws).\n")
+    values = dict(summary["fitted"])
+    if posterior:
+        values["run.posterior"] = posterior
+    return head + dumps_toml(_nest(values)).replace("\n\n", "\n") + END + "\n"
+
+
+def apply_calibration(config_path: Path, summary: dict[str, Any]) -> Path:
+    """Write the calibration into a config: the final posterior generation is copied next to it as
+    ``<stem>_posterior.csv`` (so the repository holds what projections draw from) and the fitted block
+    (best particle + ``run.posterior``) replaces the one between the markers. Returns the copy's path."""
+    config_path = Path(config_path)
+    copy = config_path.with_name(f"{config_path.stem}_posterior.csv")
+    with atomic_path(copy) as tmp:
+        read_posterior(summary["posterior"]).to_csv(tmp, index=False)
+    apply_fitted(config_path, fitted_block(summary, copy.name))
+    return copy
 
 
 def apply_fitted(path: Path, block: str) -> None:

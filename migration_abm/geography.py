@@ -182,8 +182,13 @@ class Geography:
         return np.array([lookup[r] for r in self.districts["functional_region"]], dtype=np.int64)
 
     def in_regions(self, regions: tuple[str, ...] | list[str]) -> np.ndarray:
-        """Boolean mask of districts in any of the given functional regions."""
-        return self.districts["functional_region"].isin(list(regions)).to_numpy()
+        """Boolean mask of districts in any of the given functional regions (read-only, computed once)."""
+        masks = self.__dict__.setdefault("_region_masks", {})
+        key = tuple(regions)
+        if key not in masks:
+            masks[key] = self.districts["functional_region"].isin(list(regions)).to_numpy()
+            masks[key].flags.writeable = False
+        return masks[key]
 
     def population(self, year: int) -> np.ndarray:
         """Census population of ``year`` per district (NaN where the census lacks a district)."""

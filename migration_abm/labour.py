@@ -9,6 +9,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from migration_abm import kernels
 from migration_abm.config import Config
 from migration_abm.geography import REGIONS, Geography, data_path
 from migration_abm.population import SECTORS, Households
@@ -64,21 +65,21 @@ class LabourMarket(mesa.Agent):
 
     def employment(self, hh: Households) -> np.ndarray:
         """Employed workers (persons) by [district, sector]."""
-        n, s = self.geo.n, len(SECTORS)
-        w = (hh.workers() * hh.weight)[hh.employed]
-        idx = hh.district[hh.employed].astype(np.int64) * s + hh.sector[hh.employed]
-        return np.bincount(idx, weights=w, minlength=n * s).reshape(n, s)
+        return kernels.employment(hh.district, hh.sector, hh.employed, hh.workers(), hh.weight, self.geo.n,
+                                  len(SECTORS))
 
     def nonfarm_wage(self) -> np.ndarray:
         """Mean of industry and service wages per district (what a mover expects to earn)."""
         return self.wage[:, 1:].mean(axis=1)
 
-    def income(self, hh: Households) -> np.ndarray:
-        """Household income (yuan/yr): wages of its workers if employed, a fallback share otherwise."""
-        earners = np.maximum(hh.workers(), 1)
-        wage = self.wage[hh.district, hh.sector] * self.skill_premium[hh.skill]
-        fallback = self.cfg.economy.unemployed_income_share * self.nonfarm_wage()[hh.district]
-        return np.where(hh.employed & (hh.workers() > 0), wage, fallback) * earners
+    def income(self, hh: Households, rows: np.ndarray) -> np.ndarray:
+        """Income (yuan/yr) of households ``rows``: wages of its workers if employed, a fallback share
+        otherwise."""
+        workers, district, sector = hh.workers()[rows], hh.district[rows], hh.sector[rows]
+        earners = np.maximum(workers, 1)
+        wage = self.wage[district, sector] * self.skill_premium[hh.skill[rows]]
+        fallback = self.cfg.economy.unemployed_income_share * self.nonfarm_wage()[district]
+        return np.where(hh.employed[rows] & (workers > 0), wage, fallback) * earners
 
     def grow(self) -> None:
         """Apply the economy scenario: jobs and wages grow at their regional rates."""
@@ -93,10 +94,9 @@ class LabourMarket(mesa.Agent):
         # separations: churn plus layoffs where employment exceeds jobs (e.g. shrinking farming)
         emp = self.employment(hh)
         excess = np.clip((emp - self.jobs) / np.maximum(emp, 1e-9), 0, 1)
-        p_sep = 1 - (1 - self.cfg.economy.separation_rate) * (1 - excess[hh.district, hh.sector])
-        lose = hh.employed & (rng.random(hh.n) < p_sep)
-        hh.employed[lose] = False
-        self.match(hh, rng, np.flatnonzero(~hh.employed & (hh.workers() > 0)))
+        p_sep = 1 - (1 - self.cfg.economy.separation_rate) * (1 - excess)  # [district, sector]
+        seekers = kernels.separate(hh.uniforms(rng), p_sep, hh.district, hh.sector, hh.employed, hh.workers())
+        self.match(hh, rng, seekers)
 
     def match(self, hh: Households, rng: np.random.Generator, seekers: np.ndarray,
               uplift: np.ndarray | None = None) -> None:
@@ -106,15 +106,14 @@ class LabourMarket(mesa.Agent):
         """
         n, s = self.geo.n, len(SECTORS)
         vac = np.clip(self.jobs - self.employment(hh), 0, None)
-        d = hh.district[seekers]
-        u = np.bincount(d, weights=hh.workers()[seekers] * hh.weight[seekers], minlength=n)
+        u = kernels.seeking_workers(seekers, hh.district, hh.workers(), hh.weight, n)
         v = vac.sum(axis=1)
         hires = np.minimum(v, self.cfg.economy.matching_efficiency * np.sqrt(u * v))
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(u > 0, np.minimum(1.0, hires / u), 1.0)
         self.find_rate = 0.5 * self.find_rate + 0.5 * rate
-        p = rate[d] if uplift is None else np.minimum(1.0, rate[d] * (1 + uplift))
-        hired = seekers[rng.random(len(seekers)) < p]
+        hired = kernels.hired(seekers, hh.district, rate, np.zeros(0) if uplift is None else uplift, uplift is not None,
+                              rng.random(out=hh.scratch(2, len(seekers))))
         if not len(hired):
             return
         # sector drawn in proportion to vacancies (farm jobs only for rural residents)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from migration_abm import kernels
 from migration_abm.geography import DESTINATION_REGIONS
 from migration_abm.policy import (
     hukou_openness,
@@ -23,7 +24,7 @@ from migration_abm.policy import (
 )
 from migration_abm.population import NO_MEMBER, OUTSIDE, Households
 
-CHUNK = 1 << 17  # rows per destination-choice block: bounds the [rows × districts] temporaries
+CHUNK = 1 << 13  # rows per destination-choice block: keeps the [rows × districts] buffer in cache
 #: mean persons per arriving household (assumption; arrivals are mostly young couples and singles)
 ARRIVAL_MEAN_SIZE = 1.9
 
@@ -61,39 +62,35 @@ def geometric_path(points: dict[int, float], years: range, carry_forward: bool =
 
 
 # ---- district state the decision reads ----------------------------------------------------------
-def pressures(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(population, service per capita, housing pressure) per district, for destination choice."""
-    pop = model.district_persons()
+def pressures(model: Model, pop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(population, service per capita, housing pressure) per district, for destination choice
+    (``pop``: the district populations when the caller has them)."""
+    pop = model.district_persons() if pop is None else pop
     service_pc = model.service / np.maximum(pop, 1.0)
     pressure = np.clip(pop / np.maximum(model.housing, 1.0) - 0.9, 0, None) / 0.1
     return pop, service_pc, pressure
 
 
-def network(model: Model) -> tuple[np.ndarray, np.ndarray]:
-    """Migrant stock M[origin, district] (persons) and natives per origin district."""
+def network(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Persons per district, migrant stock M[origin, district] (persons) and natives per origin district
+    (one pass over the households)."""
     hh, n = model.households, model.geo.n
-    inside = hh.origin >= 0
-    idx = hh.origin[inside].astype(np.int64) * n + hh.district[inside]
-    stock = np.bincount(idx, weights=hh.persons()[inside], minlength=n * n).reshape(n, n)
+    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n)
     natives = stock.sum(axis=1)
     np.fill_diagonal(stock, 0.0)
-    return stock, natives
+    return pop, stock, natives
 
 
 # ---- the moves -------------------------------------------------------------------------------------
 def move(model: Model, rows: np.ndarray, dest: np.ndarray) -> None:
     """Relocate households ``rows`` to districts ``dest`` and record the flows."""
     hh = model.households
-    moving = dest != hh.district[rows]
-    rows, dest = rows[moving], dest[moving]
+    rows, dest, out, into = kernels.relocate(rows, dest.astype(np.int16), hh.district, hh.persons(),
+                                             model.flow_matrix, model.geo.n)
     if not len(rows):
         return
-    persons = hh.persons()[rows]
-    orig = hh.district[rows]
-    np.add.at(model.flow_matrix, (orig, dest), persons)
-    model.add_count("out_migrants", orig, persons)
-    model.add_count("in_migrants", dest, persons)
-    hh.district[rows] = dest
+    model.counts["out_migrants"] += out
+    model.counts["in_migrants"] += into
     hh.urban[rows] = model.rng.random(len(rows)) < np.maximum(model.cfg.behaviour.mover_urban_share,
                                                                model.base_urban[dest])
     hh.years_here[rows] = 0
@@ -111,42 +108,44 @@ def hire_arrivals(model: Model, rows: np.ndarray) -> None:
 
 
 # ---- destination choice ------------------------------------------------------------------------------
-def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
-           network_origin: np.ndarray) -> np.ndarray:
-    """Multinomial-logit destination choice for ``rows`` (staying at ``home`` is one alternative).
+def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """District tables of the destination utility this year (``pop``, ``net_state``: district populations
+    and :func:`network` now). Keys are looked up per household by :func:`household_keys`:
+    ``inc[registered, j]``, ``place[home, j]``, ``net[origin, j]``, ``cost[registered, home, j]`` (row n of
+    home/origin = none), ``common[j]``, ``child_term[j]`` and, at the hukou district, ``local_gain`` and
+    ``local_child_gain``. A new district-level term is one more array added to ``common`` here."""
+    b, lab, n = model.cfg.behaviour, model.labour, model.geo.n
+    _, service_pc, pressure = pressures(model, pop)
+    stock, natives = net_state
+    y = _year_tables(model)
+    size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
+    common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
+              + b.beta_size * size + b.beta_hukou * y["openness"] + b.beta_insurance * y["insurance"])
+    if b.beta_trend:
+        common += b.beta_trend * model.census_trend
+    # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
+    inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)), lab.log_expected_wage(y["uplift"])])
+    # [origin (n = outside), district]: migrant network from the same origin
+    net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
+                     np.zeros((1, n))])
+    return {"inc": inc, "place": y["place"], "net": net, "common": common, "cost": y["cost"],
+            "child_term": y["child_term"], "local_gain": y["local_gain"], "local_child_gain": y["local_child_gain"]}
 
-    ``home`` is the district a household would stay in (−1: none, e.g. arrivals from outside);
-    distances and moving costs are measured from it. Utility terms: log expected income
-    (Harris–Todaro), hukou accessibility and what it unlocks (schooling, insurance), public services
-    per capita, district size, distance and moving cost net of recruitment subsidies, the migrant
-    network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
 
-    Every term is a district table indexed by a few household keys (home, origin, platform
-    registration, children) plus a household-specific cost scale, so utilities are gathered rather
-    than recomputed: no transcendental function per household × district except the draw.
-    """
-    cfg, b, geo, hh, lab = model.cfg, model.cfg.behaviour, model.geo, model.households, model.labour
-    out = np.empty(len(rows), dtype=np.int16)
-    if not len(rows):
-        return out
+def _year_tables(model: Model) -> dict[str, np.ndarray]:
+    """The parts of :func:`destination_tables` that change only with the year (policy levers, distances),
+    computed once per year."""
+    cached = model.__dict__.get("_decision_year_tables")
+    if cached is not None and cached[0] == model.year:
+        return cached[1]
+    cfg, b, geo = model.cfg, model.cfg.behaviour, model.geo
     n = geo.n
-    _, service_pc, pressure = pressures(model)
-    stock, natives = network(model)
     openness = hukou_openness(geo, cfg, model.year)
     school_nl, ins_nl = nonlocal_rights(cfg, model.year)
     school = openness + (1 - openness) * school_nl
     insurance = openness + (1 - openness) * ins_nl
     subsidy = recruitment_subsidy(cfg, model.year)
     dest_region = geo.in_regions(DESTINATION_REGIONS)
-    size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
-    common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
-              + b.beta_size * size + b.beta_hukou * openness + b.beta_insurance * insurance)
-    if b.beta_trend:
-        common += b.beta_trend * model.census_trend
-    child_term = b.beta_school * school
-    # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
-    inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)),
-                                    lab.log_expected_wage(platform_uplift(geo, cfg))])
     # [home (n = no home), district]: distance, stay bonus; [registered?, home, district]: cost
     dist = np.vstack([geo.distance_km, np.zeros((1, n))])
     place = -b.beta_distance * np.log1p(dist)
@@ -154,73 +153,113 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     cost = np.maximum(0.0, b.moving_cost_yuan + b.cost_per_km_yuan * dist
                       - subsidy * np.array([0.0, 1.0])[:, None, None] * dest_region)
     cost[:, np.arange(n), np.arange(n)] = 0.0
-    # [origin (n = outside), district]: migrant network from the same origin
-    net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
-                     np.zeros((1, n))])
-    # local hukou unlocks full access: correction at the hukou district's column
-    local_gain = b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance)
-    local_child_gain = b.beta_school * (1 - school)
+    tables = {"openness": openness, "insurance": insurance, "uplift": platform_uplift(geo, cfg), "place": place,
+              "cost": cost, "child_term": b.beta_school * school,
+              # local hukou unlocks full access: correction at the hukou district's column
+              "local_gain": b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance),
+              "local_child_gain": b.beta_school * (1 - school)}
+    model.__dict__["_decision_year_tables"] = (model.year, tables)
+    return tables
+
+
+def household_keys(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
+                   network_origin: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-household keys into :func:`destination_tables` and the household-specific terms (cost scale,
+    the gain of keeping the current income when staying)."""
+    b, geo, hh, lab, n = model.cfg.behaviour, model.geo, model.households, model.labour, model.geo.n
     prem = lab.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
-    covered = platform_covered(geo, cfg, model.year, hh, rows).astype(np.int64)
-    children = hh.has_children()[rows]
-    home_i = np.where(home >= 0, home, n).astype(np.int64)
-    origin_i = np.where(network_origin >= 0, network_origin, n).astype(np.int64)
-    hukou = hh.hukou_district[rows].astype(np.int64)
-    cost_scale = b.beta_cost / np.maximum(income_now, 1000.0)
+    return {"home": np.where(home >= 0, home, n).astype(np.int64),
+            "origin": np.where(network_origin >= 0, network_origin, n).astype(np.int64),
+            "covered": platform_covered(geo, model.cfg, model.year, hh, rows).astype(np.int64),
+            "children": hh.has_children()[rows], "hukou": hh.hukou_district[rows].astype(np.int64),
+            "cost_scale": b.beta_cost / np.maximum(income_now, 1000.0),
+            # staying keeps the current income instead of the expected one
+            "stay_gain": b.beta_income * (np.log(np.maximum(income_now, 1.0)) - np.log(prem))}
+
+
+def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
+           network_origin: np.ndarray, pop: np.ndarray,
+           net_state: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Multinomial-logit destination choice for ``rows`` (staying at ``home`` is one alternative).
+
+    ``home`` is the district a household would stay in (−1: none, e.g. arrivals from outside);
+    distances and moving costs are measured from it. Utility terms: log expected income
+    (Harris–Todaro), hukou accessibility and what it unlocks (schooling, insurance), public services
+    per capita, district size, distance and moving cost net of recruitment subsidies, the migrant
+    network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
+    ``pop`` and ``net_state`` (:func:`network`) are the district populations and migrant stocks now.
+
+    Every term is a district table (:func:`destination_tables`) indexed by a few household keys
+    (:func:`household_keys`); the compiled kernel gathers them per household, numpy takes the exp,
+    and one uniform per household makes the inverse-CDF draw. benchmarks/per_object.py is the same
+    computation written per household in plain Python.
+    """
+    out = np.empty(len(rows), dtype=np.int16)
+    if not len(rows):
+        return out
+    t = destination_tables(model, pop, net_state)
+    k = household_keys(model, rows, home, income_now, network_origin)
+    buf = np.empty((min(CHUNK, len(rows)), model.geo.n))
     for lo in range(0, len(rows), CHUNK):
-        sl = slice(lo, lo + CHUNK)
-        m = len(rows[sl])
-        h, cov = home_i[sl], covered[sl]
-        u = inc[cov] + place[h] + net[origin_i[sl]]
-        u += common
-        u -= cost_scale[sl, None] * cost[cov, h]
-        ch = np.flatnonzero(children[sl])
-        u[ch] += child_term
-        loc = np.flatnonzero(hukou[sl] >= 0)
-        j = hukou[sl][loc]
-        u[loc, j] += local_gain[j] + children[sl][loc] * local_child_gain[j]
-        # staying keeps the current income instead of the expected one
-        st = np.flatnonzero(h < n)
-        hj = h[st]
-        u[st, hj] += b.beta_income * (np.log(np.maximum(income_now[sl][st], 1.0)) - np.log(prem[sl][st]))
-        u[st, hj] -= inc[cov[st], hj]
-        # inverse-CDF draw from the logit probabilities (one uniform per household)
-        u -= u.max(axis=1, keepdims=True)
+        u = buf[:min(CHUNK, len(rows) - lo)]
+        kernels.utilities(u, lo, k["home"], k["origin"], k["covered"], k["children"], k["hukou"], k["cost_scale"],
+                          k["stay_gain"], t["inc"], t["place"], t["net"], t["common"], t["cost"], t["child_term"],
+                          t["local_gain"], t["local_child_gain"])
         np.exp(u, out=u)
-        np.cumsum(u, axis=1, out=u)
-        draw = model.rng.random(m) * u[:, -1]
-        out[sl] = np.minimum((u < draw[:, None]).sum(axis=1), n - 1)
+        # inverse-CDF draw from the logit probabilities (one uniform per household)
+        kernels.inverse_cdf(u, model.rng.random(len(u)), out, lo)
     return out
 
 
 # ---- the yearly flows ----------------------------------------------------------------------------------
-def internal_migration(model: Model) -> None:
-    """Stage 1: who considers moving this year; stage 2: where to (staying is an option)."""
-    hh, b, geo = model.households, model.cfg.behaviour, model.geo
-    pop, _, _ = pressures(model)
+def consideration_terms(model: Model, pop: np.ndarray, stock: np.ndarray,
+                        natives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """District terms of stage 1: (regional overload per district, share of each origin's natives
+    living in another district)."""
+    geo = model.geo
     overload = np.clip(geo.to_regions(pop) / model.carrying_capacity - 1, 0, None)[geo.region_index]
-    stock, natives = network(model)
-    moved_share = stock.sum(axis=1) / np.maximum(natives, 1.0)
-    head = hh.head_age()
-    jobless = ~hh.employed & (hh.workers() > 0)
-    x = (logit(b.consider_base) + b.consider_young * ((head >= 18) & (head <= 34))
-         + b.consider_old * (head >= 60) + b.consider_unemployed * jobless + b.consider_rural * ~hh.urban
-         + b.consider_overload * overload[hh.district]
-         + b.consider_network * moved_share[np.maximum(hh.origin, 0)] * (hh.origin >= 0))
-    rows = np.flatnonzero(model.rng.random(hh.n) < sigmoid(x))
-    income = model.labour.income(hh)[rows]
-    dest = choose(model, rows, hh.district[rows], income, hh.origin[rows])
-    move(model, rows, dest)
+    return overload, stock.sum(axis=1) / np.maximum(natives, 1.0)
+
+
+def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray) -> np.ndarray:
+    """Stage-1 probability of considering a move, P[young, old, jobless, rural, district, origin + 1]
+    (origin −1 = outside Chongqing): logistic in the household's head age (18-34, 60+), joblessness,
+    rural residence, its region's overload and the share of its origin's natives living elsewhere."""
+    b = model.cfg.behaviour
+    overload, moved_share = consideration_terms(model, pop, stock, natives)
+    origin = np.arange(-1, model.geo.n)
+    f = np.array([False, True])
+    x = (logit(b.consider_base) + b.consider_young * f[:, None, None, None, None, None]
+         + b.consider_old * f[None, :, None, None, None, None] + b.consider_unemployed * f[None, None, :, None, None, None]
+         + b.consider_rural * f[None, None, None, :, None, None] + b.consider_overload * overload[:, None]
+         + b.consider_network * moved_share[np.maximum(origin, 0)] * (origin >= 0))
+    return sigmoid(x)
+
+
+def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
+    to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
+    hh = model.households
+    pop, stock, natives = network(model)
+    p = consideration_table(model, pop, stock, natives)
+    rows = kernels.considering(hh.uniforms(model.rng), p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
+                               hh.district, hh.origin)
+    income = model.labour.income(hh, rows)
+    return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, (stock, natives))
+
+
+def internal_migration(model: Model) -> None:
+    """Internal migration: :func:`decide`, then the moves."""
+    move(model, *decide(model))
 
 
 def return_migration(model: Model) -> None:
     """Unsettled migrants (no local hukou) go back to their origin district."""
     hh, b = model.households, model.cfg.behaviour
-    away = (hh.origin >= 0) & (hh.origin != hh.district) & (hh.hukou_district != hh.district)
-    jobless = ~hh.employed & (hh.workers() > 0)
-    p = sigmoid(logit(b.return_rate) + b.return_unemployed * jobless)
-    rows = np.flatnonzero(away & (model.rng.random(hh.n) < p))
-    move(model, rows, hh.origin[rows].astype(np.int16))
+    p = sigmoid(logit(b.return_rate) + b.return_unemployed * np.array([False, True]))  # [jobless?]
+    rows = kernels.returners(hh.uniforms(model.rng), hh.origin, hh.district, hh.hukou_district, hh.employed,
+                             hh.workers(), p)
+    move(model, rows, hh.origin[rows])
 
 
 def external_out_and_in(model: Model) -> None:
@@ -228,27 +267,32 @@ def external_out_and_in(model: Model) -> None:
     hh, ext, rng, lab = model.households, model.cfg.external, model.rng, model.labour
     if not ext.enabled:
         return
-    head = hh.head_age()
-    jobless = ~hh.employed & (hh.workers() > 0)
     city_wage = np.average(lab.nonfarm_wage(), weights=np.maximum(model.district_persons(), 1))
-    gap = np.log(city_wage / lab.nonfarm_wage())[hh.district]
-    p_out = sigmoid(logit(ext.out_rate) + ext.out_unemployed * jobless
-                    + ext.out_young * ((head >= 18) & (head <= 34)) + ext.out_wage_gap * gap)
+    gap = np.log(city_wage / lab.nonfarm_wage())
+    flag = np.array([False, True])
+    # [jobless?, head aged 18-34?, district]
+    table = sigmoid(logit(ext.out_rate) + ext.out_unemployed * flag[:, None, None]
+                    + ext.out_young * flag[None, :, None] + ext.out_wage_gap * gap[None, None, :])
+    p_out = hh.scratch(1)
+    kernels.external_p(hh.head_age(), hh.employed, hh.workers(), hh.district, table, p_out)
     persons = hh.persons()
     ref = ext.in_reference_year or model.cfg.run.start_year + 1
     arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - ref)
     target = model.control.get(model.year)
     if target is not None:
         net_needed = target - persons.sum()
-        expected_out = float((p_out * persons).sum())
+        expected_out = float(np.multiply(p_out, persons, out=hh.scratch(0)).sum())
         if net_needed >= arrivals - expected_out:
             arrivals = net_needed + expected_out
         else:
-            p_out = np.minimum(1.0, p_out * (arrivals - net_needed) / max(expected_out, 1e-9))
-    leave = rng.random(hh.n) < p_out
-    model.add_count("external_out", hh.district[leave], persons[leave])
-    model.add_count("out_migrants", hh.district[leave], persons[leave])
-    model.drop(~leave)
+            np.multiply(p_out, arrivals - net_needed, out=p_out)
+            np.divide(p_out, max(expected_out, 1e-9), out=p_out)
+            np.minimum(1.0, p_out, out=p_out)
+    keep = np.empty(hh.n, dtype=bool)
+    gone = kernels.leave(hh.uniforms(rng), p_out, hh.district, persons, keep, model.geo.n)
+    model.counts["external_out"] += gone
+    model.counts["out_migrants"] += gone
+    model.drop(keep)
     arrive(model, arrivals)
 
 
@@ -282,10 +326,11 @@ def arrive(model: Model, persons_target: float) -> None:
     hh.extend(new)
     rows = np.arange(start, hh.n)
     # arrivals earn what a newcomer would: use the city's mean wage as their reference income
-    ref = np.full(n, np.average(model.labour.nonfarm_wage(), weights=np.maximum(model.district_persons(), 1)))
+    pop, stock, natives = network(model)  # (arrivals counted where they entered)
+    ref = np.full(n, np.average(model.labour.nonfarm_wage(), weights=np.maximum(pop, 1)))
     # returning natives weigh destinations from their home district (going home = staying);
     # other-province migrants have no home district in Chongqing
-    dest = choose(model, rows, origin, ref, origin)
+    dest = choose(model, rows, origin, ref, origin, pop, (stock, natives))
     hh.district[rows] = dest
     hh.urban[rows] = rng.random(n) < np.maximum(cfg.behaviour.mover_urban_share, model.base_urban[dest])
     persons = hh.persons()[rows]
@@ -296,11 +341,9 @@ def arrive(model: Model, persons_target: float) -> None:
 
 def local_urbanisation(model: Model) -> None:
     """Rural households move to their own district's towns; eco-region relocation adds to it."""
-    hh, rng, cfg = model.households, model.rng, model.cfg
-    p = np.full(hh.n, cfg.behaviour.rural_to_urban_rate)
+    hh, cfg = model.households, model.cfg
+    p = np.full(model.geo.n, cfg.behaviour.rural_to_urban_rate)  # per district
     reloc = relocation_rate(model.geo, cfg, model.year)
     if not np.isscalar(reloc):
-        p += reloc[hh.district]
-    go = ~hh.urban & (rng.random(hh.n) < p)
-    hh.urban[go] = True
-    hh.years_here[go] = 0
+        p += reloc
+    kernels.urbanise(hh.uniforms(model.rng), p, hh.district, hh.urban, hh.years_here)

@@ -13,7 +13,7 @@ from pathlib import Path
 import mesa
 import numpy as np
 
-from migration_abm import migration
+from migration_abm import kernels, migration
 from migration_abm.config import Config, load_config
 from migration_abm.geography import REGIONS, Geography
 from migration_abm.labour import LabourMarket
@@ -21,7 +21,7 @@ from migration_abm.migration import geometric_path
 from migration_abm.policy import HukouOffice, land_fiscal_quotas
 from migration_abm.population import (
     AGE_MAX,
-    OUTSIDE,
+    SECTORS,
     age_and_die,
     base_urban_share,
     give_birth,
@@ -78,9 +78,11 @@ class MigrationModel(mesa.Model):
         return self._snapshot[key]
 
     def district_persons(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Persons per district (of the households in ``mask`` when given)."""
         hh = self.households
-        w = hh.persons() if mask is None else hh.persons() * mask
-        return np.bincount(hh.district, weights=w, minlength=self.geo.n)
+        if mask is None:
+            return kernels.persons_by(hh.district, hh.persons(), self.geo.n)
+        return np.bincount(hh.district, weights=hh.persons() * mask, minlength=self.geo.n)
 
     def _reset_counters(self) -> None:
         n = self.geo.n
@@ -104,25 +106,20 @@ class MigrationModel(mesa.Model):
 
     def _measure(self) -> dict[str, np.ndarray]:
         hh, n = self.households, self.geo.n
-        persons = hh.persons()
-        status = np.where(hh.hukou_district == OUTSIDE, 3,
-                          np.where(hh.hukou_district != hh.district, 2, np.where(hh.hukou_ag, 1, 0)))
         ns, na = len(HUKOU_STATUS), AGE_MAX + 2  # age bin 0 catches empty slots (age −1)
-        key = (hh.district.astype(np.int64) * ns + status) * na + 1
-        hist = np.zeros(n * ns * na)
-        for c in range(int(hh.size().max(initial=0))):  # members sorted: slot c is empty beyond size c
-            hist += np.bincount(key + hh.ages[:, c], weights=hh.weight, minlength=n * ns * na)
+        hist, pop, households, urban_pop, unemployed, emp = kernels.measure(
+            hh.ages, hh.district, hh.hukou_district, hh.hukou_ag, hh.urban, hh.employed, hh.sector, hh.workers(),
+            hh.weight, hh.persons(), n, ns, na, len(SECTORS))
         by_status_age = hist.reshape(n, ns, na)[:, :, 1:]
         by_age = by_status_age.sum(axis=1)
         status_band = np.stack([by_status_age[:, :, lo:hi + 1].sum(axis=2) for _, lo, hi in AGE_BANDS], axis=2)
-        workers = hh.workers() * hh.weight
         snap = {
-            "population": np.bincount(hh.district, weights=persons, minlength=n),
-            "households": np.bincount(hh.district, weights=hh.weight, minlength=n),
-            "urban_population": self.district_persons(hh.urban),
-            "employed": self.labour.employment(hh).sum(axis=1),
+            "population": pop,
+            "households": households,
+            "urban_population": urban_pop,
+            "employed": emp.sum(axis=1),
             "jobs": self.labour.jobs.sum(axis=1).copy(),
-            "unemployed": np.bincount(hh.district, weights=workers * ~hh.employed, minlength=n),
+            "unemployed": unemployed,
             "children_primary": by_age[:, 6:12].sum(axis=1),
             "children_lower_secondary": by_age[:, 12:15].sum(axis=1),
             "elderly": by_age[:, 65:].sum(axis=1),
@@ -146,12 +143,12 @@ class MigrationModel(mesa.Model):
         self._reset_counters()
         hh, rng, cfg = self.households, self.rng, self.cfg
         deaths = age_and_die(hh, cfg, rng)
-        self.add_count("deaths", hh.district, deaths * hh.weight)
-        births = give_birth(hh, cfg, rng)
-        self.add_count("births", hh.district, births * hh.weight)
-        hh.extend(leave_home(hh, cfg, rng))
-        self.drop(hh.size() > 0)
-        self.households.years_here += 1
+        self.counts["deaths"] += kernels.weighted_sum_by(hh.district, deaths, hh.weight, self.geo.n)
+        self.counts["births"] += give_birth(hh, cfg, rng, self.geo.n)
+        leavers = leave_home(hh, cfg, rng)
+        hh.compact(hh.size() > 0)  # households whose last member died or left
+        hh.extend(leavers)
+        hh.years_here += 1
         self.labour.step()
         migration.external_out_and_in(self)
         migration.return_migration(self)
@@ -184,8 +181,7 @@ class MigrationModel(mesa.Model):
 
     def drop(self, keep: np.ndarray) -> None:
         """Remove the households not in the boolean mask ``keep``."""
-        if not keep.all():
-            self.households = self.households.take(keep)
+        self.households.compact(keep)
 
     # ---- set-up helpers --------------------------------------------------------------------------
     def _returner_origins(self) -> np.ndarray:

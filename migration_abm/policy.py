@@ -12,6 +12,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+from migration_abm import kernels
 from migration_abm.config import Config, RegionHukouRule
 from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS, Geography
 from migration_abm.population import Households
@@ -56,14 +57,11 @@ class HukouOffice(mesa.Agent):
             return
         rule: RegionHukouRule = getattr(pol, self.region)
         hh: Households = model.households
-        here = self.districts[hh.district] & hh.urban
-        nonlocal_ = hh.hukou_district != hh.district
-        candidates = here & (nonlocal_ | (hh.hukou_ag & pol.local_conversion))
+        # urban residents without local (or with agricultural) hukou, resident long enough, employed if required
         min_years = 0 if rule.open_urban else rule.min_years
-        ok = candidates & (hh.years_here >= min_years)
-        if rule.require_employment and not rule.open_urban:
-            ok &= hh.employed
-        rows = np.flatnonzero(ok)
+        rows = kernels.hukou_candidates(self.districts, hh.district, hh.urban, hh.hukou_district, hh.hukou_ag,
+                                        hh.years_here, hh.employed, bool(pol.local_conversion), min_years,
+                                        bool(rule.require_employment and not rule.open_urban))
         rows = rows[model.rng.random(len(rows)) < pol.apply_rate]
         if rule.quota > 0 and len(rows):
             rows = model.rng.permutation(rows)

@@ -2,7 +2,9 @@
 births, young adults leaving home). One row per agent; each row stands for ``weight`` households.
 
 Column store rather than one Python object per household so a full-scale run (≈10.7 M households in
-2010) fits in memory and every yearly decision is a vectorised numpy operation.
+2010) fits in memory; the yearly passes over the rows are compiled kernels (:mod:`migration_abm.kernels`).
+Columns are views of buffers with spare capacity, so appending rows and dropping rows (in place) do not
+copy the population, and per-row member counts are kept up to date by the events that change them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from migration_abm import kernels
 from migration_abm.config import Config
 from migration_abm.geography import REGIONS, Geography
 
@@ -19,6 +22,10 @@ NO_MEMBER = -1
 OUTSIDE = -1  # district index for "rest of China"
 SECTORS = ("agriculture", "industry", "services")
 WORK_AGES = (16, 64)
+#: per-row member counts kept with the columns: (name, dtype)
+COUNTS = (("size", np.int8), ("workers", np.int8), ("kids", np.bool_), ("fertile", np.int8),
+          ("persons", np.float64))
+GROWTH = 1.25  # spare capacity factor when a column buffer must grow
 
 
 @dataclass
@@ -39,7 +46,8 @@ class Households:
     weight: np.ndarray        # float64 households represented by the row
 
     def __post_init__(self) -> None:
-        self._derived: dict[str, np.ndarray] = {}
+        self._store: dict[str, np.ndarray] = {}   # column buffers (rows beyond n are spare capacity)
+        self._counts: dict[str, np.ndarray] | None = None  # member counts; None = to recompute
 
     @property
     def n(self) -> int:
@@ -49,75 +57,93 @@ class Households:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def take(self, index: np.ndarray) -> Households:
-        """Rows selected by a boolean mask or index array."""
+        """Rows selected by a boolean mask or index array (a new, independent store)."""
         return Households(**{k: v[index] for k, v in self.columns().items()})
+
+    # ---- storage -----------------------------------------------------------------------------------
+    def _buffer(self, name: str, arr: np.ndarray, rows: int) -> np.ndarray:
+        """The buffer behind column ``arr`` with room for ``rows`` rows (moved to a bigger one if needed)."""
+        buf = self._store.get(name)
+        if buf is None or arr.base is not buf or len(buf) < rows:
+            buf = np.empty((int(rows * GROWTH) + 1024, *arr.shape[1:]), dtype=arr.dtype)
+            buf[:len(arr)] = arr
+            self._store[name] = buf
+        return buf
 
     def extend(self, other: Households) -> None:
         """Append rows in place (ages padded to the wider member dimension)."""
-        k = max(self.ages.shape[1], other.ages.shape[1])
+        if other.ages.shape[1] != self.ages.shape[1]:
+            k = max(self.ages.shape[1], other.ages.shape[1])
+            self.ages, other.ages = _pad(self.ages, k), _pad(other.ages, k)
+        n, m = self.n, other.n
         for name, arr in self.columns().items():
-            new = getattr(other, name)
-            if name == "ages":
-                arr, new = _pad(arr, k), _pad(new, k)
-            setattr(self, name, np.concatenate([arr, new]))
-        self._derived.clear()
+            buf = self._buffer(name, arr, n + m)
+            buf[n:n + m] = getattr(other, name)
+            setattr(self, name, buf[:n + m])
+        if self._counts is not None:
+            counts = {name: self._buffer(name, arr, n + m)[:n + m] for name, arr in self._counts.items()}
+            self._counts = counts
+            kernels.member_counts(self.ages[n:], self.weight[n:], *(counts[c][n:] for c, _ in COUNTS))
 
-    def _cached(self, key: str, lo: int, hi: int) -> np.ndarray:
-        """Members aged lo..hi per household, cached until the member table changes."""
-        out = self._derived.get(key)
-        if out is None:
-            out = self._derived[key] = count_in_range(self.ages, lo, hi)
-        return out
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep only the rows in the boolean mask ``keep``, in order, moving them in place."""
+        if keep.all():
+            return
+        counts = self.counts()
+        cols = self.columns()
+        m = kernels.compact(keep, *cols.values(), *(counts[c] for c, _ in COUNTS))
+        for name, arr in cols.items():
+            setattr(self, name, arr[:m])
+        self._counts = {name: arr[:m] for name, arr in counts.items()}
+
+    def scratch(self, slot: int, size: int | None = None) -> np.ndarray:
+        """A float64 work buffer of ``size`` (default ``n``) elements, kept from year to year so the
+        yearly loop does not allocate (and page-fault) large temporaries."""
+        name, size = f"scratch{slot}", self.n if size is None else size
+        if len(self._store.get(name, ())) < size:
+            self._store[name] = np.empty(int(size * GROWTH) + 1024)
+        return self._store[name][:size]
+
+    def uniforms(self, rng: np.random.Generator) -> np.ndarray:
+        """``rng.random(n)`` drawn into scratch slot 0 (valid until the next call)."""
+        return rng.random(out=self.scratch(0))
+
+    # ---- member counts -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, np.ndarray]:
+        """Per-row member counts (size, workers, kids, fertile, persons), recomputed in one pass when
+        the member table or the weights changed."""
+        if self._counts is None:
+            n = self.n
+            for name, dt in COUNTS:
+                if len(self._store.get(name, ())) < n:
+                    self._store[name] = np.empty(int(n * GROWTH) + 1024, dt)
+            self._counts = {name: self._store[name][:n] for name, _ in COUNTS}
+            kernels.member_counts(self.ages, self.weight, *(self._counts[c] for c, _ in COUNTS))
+        return self._counts
+
+    def invalidate(self) -> None:
+        """Members or weights were changed from outside the kernels: recompute counts when next read."""
+        self._counts = None
 
     def size(self) -> np.ndarray:
         """Members per household."""
-        return self._cached("size", 0, AGE_MAX)
+        return self.counts()["size"]
 
     def persons(self) -> np.ndarray:
-        """Persons represented by each row (members × weight), cached like :meth:`size`."""
-        out = self._derived.get("persons")
-        if out is None:
-            out = self._derived["persons"] = self.size() * self.weight
-        return out
+        """Persons represented by each row (members × weight)."""
+        return self.counts()["persons"]
 
     def workers(self) -> np.ndarray:
         """Working-age (16-64) members per household."""
-        return self._cached("workers", *WORK_AGES)
+        return self.counts()["workers"]
 
     def head_age(self) -> np.ndarray:
         """Age of the oldest member (column 0 after sorting)."""
-        return self.ages[:, 0].astype(np.int16)
+        return self.ages[:, 0]
 
-    def has_children(self, lo: int = 6, hi: int = 14) -> np.ndarray:
-        return self._cached(f"members_{lo}_{hi}", lo, hi) > 0
-
-    def sort_members(self, rows: np.ndarray | None = None) -> None:
-        """Keep members in descending age so column 0 is the head and empty slots trail (only ``rows``
-        when given: sorting 10 M rows costs ~1 s, the few rows an event touched almost nothing)."""
-        if rows is None:
-            self.ages = -np.sort(-self.ages, axis=1)
-        elif len(rows):
-            self.ages[rows] = -np.sort(-self.ages[rows], axis=1)
-        self._derived.clear()
-
-
-_BYTE_SUM = np.uint64(0x0101010101010101)
-
-
-def count_in_range(ages: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Members with lo <= age <= hi per row of an int8 member table.
-
-    One unsigned comparison per cell ((age − lo) as uint8 <= hi − lo, empty slots wrap above 127),
-    then, for 8-wide rows, a byte sum of each row read as one uint64 (multiply-shift) — 5× faster than
-    ``count_nonzero(axis=1)`` on the narrow axis.
-    """
-    mask = (ages - np.int8(lo)).view(np.uint8) <= np.uint8(hi - lo)
-    k = mask.shape[1]
-    if k % 8 or not mask.flags.c_contiguous:
-        return np.count_nonzero(mask, axis=1)
-    words = mask.view(np.uint64).reshape(len(mask), k // 8)
-    return ((words * _BYTE_SUM) >> np.uint64(56)).sum(axis=1, dtype=np.int64) if k > 8 else (
-        (words[:, 0] * _BYTE_SUM) >> np.uint64(56)).astype(np.int64)
+    def has_children(self) -> np.ndarray:
+        """Whether the household has a school-age (6-14) member."""
+        return self.counts()["kids"]
 
 
 def _pad(a: np.ndarray, k: int) -> np.ndarray:
@@ -239,7 +265,7 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     # exact district totals: weight = census persons / sampled members
     members = np.bincount(district, weights=hh.size(), minlength=geo.n)
     hh.weight = (pop / members)[district]
-    hh._derived.clear()
+    hh.invalidate()
     hh.urban = rng.random(n) < base_urban_share(geo, cfg, year)[district]
     hh.hukou_ag = ~hh.urban | (rng.random(n) < p.urban_agricultural_hukou_share)
     u = rng.random(n)
@@ -269,7 +295,7 @@ def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int
     inside_rows = rows[~outside]
     cum = np.cumsum(shares, axis=1) / np.maximum(total, 1e-300)[:, None]
     draw = rng.random(len(inside_rows))
-    origin = np.minimum((cum[hh.district[inside_rows]] < draw[:, None]).sum(axis=1), geo.n - 1).astype(np.int16)
+    origin = np.minimum(kernels.count_below(cum, hh.district[inside_rows], draw), geo.n - 1).astype(np.int16)
     hh.origin[inside_rows] = origin
     hh.hukou_district[inside_rows] = origin
     hh.origin[rows[outside]] = OUTSIDE
@@ -286,7 +312,7 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -
     if not len(needy):
         return
     # spare adults: every adult but the first of households with 2+ adults
-    spare_mask = adult & (np.cumsum(adult, axis=1) >= 2)
+    spare_mask = kernels.spare_adults(ages, 18)
     donors_r, donors_c = np.nonzero(spare_mask)
     if len(donors_r) < len(needy):
         raise ValueError("age structure has too few adults to give every household one")
@@ -301,48 +327,33 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -
 # --------------------------------------------------------------------------------------------------
 
 def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
-    """Age every member one year and remove those who die; returns deaths (members) per row."""
-    k = hh.ages.shape[1]
-    flat = hh.ages.reshape(-1)
-    idx = np.flatnonzero(flat >= 0)
-    aged = flat[idx] + np.int8(1)  # ages stay <= AGE_MAX + 1 = 101, inside int8
+    """Age every member one year and remove those who die (one uniform per member, row-major);
+    returns deaths (members) per row."""
     q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
     q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
-    die = rng.random(len(idx)) < q[aged]
-    flat[idx] = np.where(die, np.int8(NO_MEMBER), aged)
-    rows = idx[die] // k
-    hh.sort_members(np.unique(rows))  # ageing keeps the order; only rows with a death need re-sorting
-    return np.bincount(rows, minlength=hh.n)
+    counts = hh.counts()
+    u = rng.random(out=hh.scratch(2, int(counts["size"].sum(dtype=np.int64))))
+    deaths = np.empty(hh.n, dtype=np.int8)
+    kernels.age_and_die(hh.ages, u, q, deaths, hh.weight, *(counts[c] for c, _ in COUNTS))
+    return deaths
 
 
-def give_birth(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
+def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
     """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
-    of adults are women). A household with no free slot cannot add a child. Returns births per row."""
-    fertile = hh._cached("members_20_39", 20, 39)
-    p = cfg.demography.fertility_rate / 40.0
-    births = np.zeros(hh.n, dtype=np.int64)
-    at_risk = np.flatnonzero(fertile)
-    births[at_risk] = rng.binomial(fertile[at_risk], p)
-    k = hh.ages.shape[1]
-    size = hh.size()
-    births = np.minimum(births, k - size)
-    if births.any():
-        # fill the first `births` empty slots (empty slots trail after sorting)
-        pos = np.arange(k)[None, :]
-        new = (pos >= size[:, None]) & (pos < (size + births)[:, None])
-        hh.ages[new] = 0
-        hh.sort_members(np.empty(0, dtype=np.int64))  # a newborn (age 0) after the last member keeps the order
-    return births
+    of adults are women). A household with no free slot cannot add a child. Returns births (persons)
+    per district."""
+    counts = hh.counts()
+    at_risk = np.flatnonzero(counts["fertile"])
+    births = rng.binomial(counts["fertile"][at_risk], cfg.demography.fertility_rate / 40.0)
+    return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
+                              hh.district, n_districts)
 
 
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
     """Young adults (20-29) who are not the head leave to form a one-person household in the same
     place. Returns the new households (caller appends them); removes the members from their parents."""
-    rate = cfg.demography.leave_home_rate
-    young = (hh.ages >= 20) & (hh.ages <= 29)
-    young[:, 0] = False
-    r, c = np.nonzero(young)
-    go = rng.random(len(r)) < rate
+    r, c = kernels.young_members(hh.ages, 20, 29)
+    go = rng.random(out=hh.scratch(2, len(r))) < cfg.demography.leave_home_rate
     r, c = r[go], c[go]
     new = hh.take(r)
     k = hh.ages.shape[1]
@@ -352,6 +363,7 @@ def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Househo
     new.platform_u = rng.random(len(r), dtype=np.float32)
     # leavers are more often educated than their parents: bump one level with probability 0.5
     new.skill = np.minimum(2, new.skill + (rng.random(len(r)) < cfg.demography.leaver_upskill)).astype(np.int8)
-    hh.ages[r, c] = NO_MEMBER
-    hh.sort_members(np.unique(r))
+    counts = hh.counts()
+    kernels.remove_members(hh.ages, r, c, counts["size"], counts["workers"], counts["fertile"],
+                           counts["persons"], hh.weight)
     return new

@@ -218,8 +218,12 @@ def coverage_rows(test: str, year: int, reps: np.ndarray, truth: Observations) -
 
 def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until: int = 2013,
              tests: tuple[str, ...] = TESTS, posterior: str | Path | None = None,
-             observations: Observations | None = None) -> pd.DataFrame:
-    """Run every test for the model and the baselines, write tables, figures and the report."""
+             observations: Observations | None = None, forward_config: Any | None = None) -> pd.DataFrame:
+    """Run every test for the model and the baselines, write tables, figures and the report.
+
+    ``config`` drives the tests from 2010 and 2000 (a hindcast config with start-year inputs), the
+    forward test uses ``forward_config`` (a 2020-base config) if given; ``posterior`` defaults to the
+    config's ``run.posterior``."""
     from migration_abm.plotting import plot_district_trajectories, plot_validation_bands
     from migration_abm.storage import write_text_atomic
 
@@ -235,8 +239,10 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         until = max([*test.predicted, *test.fitted])
         model_pop = years = None
         if replicates > 0:
-            model_pop, runs = run_model(config, test.start_year, max(until, 2023 if test.name == "temporal" else until),
-                                        replicates, truth, posterior)
+            cfg = forward_config if test.name == "forward" and forward_config is not None else config
+            post = posterior if posterior is not None else (cfg.run.posterior or None)
+            model_pop, runs = run_model(cfg, test.start_year, max(until, 2023 if test.name == "temporal" else until),
+                                        replicates, truth, post)
             years = runs[0].years
             if test.name == "temporal":
                 temporal_runs = runs
@@ -247,7 +253,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     extras = flags = None
     if temporal_runs is not None:
         geo = model_geography(config, 2010, truth)
-        extras = city_level_checks(temporal_runs, load_observed())
+        extras = city_level_checks(temporal_runs, load_observed(), fit_until)
         extras.to_csv(out / "city_checks.csv", index=False)
         flags = district_plausibility(geo, temporal_runs)
         flags.to_csv(out / "district_plausibility.csv", index=False)
@@ -255,6 +261,9 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
                               out / "regions_observed_vs_simulated.png")
         plot_district_trajectories(geo, temporal_runs, flags, out / "district_trajectories.png")
+    posterior = posterior if posterior is not None else (config.run.posterior or None)
+    if forward_config is not None and "forward" in notes:
+        notes["forward"] += f"; model config `{forward_config.source}`"
     write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,
                                                              fit_until, posterior))
     return table
@@ -285,8 +294,9 @@ def _area_mask(res: Any, area: str) -> np.ndarray:
     return np.ones(len(res.regions), bool) if area == "city" else np.isin(res.regions, ZONES[area])
 
 
-def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
-    """City totals, 2020 age structure, urbanisation, household size and hukou conversions vs observed."""
+def city_level_checks(runs: list, obs: pd.DataFrame, fit_until: int) -> pd.DataFrame:
+    """City totals, age structure, urbanisation, household size and hukou conversions vs observed; role
+    'base' at the start year, 'fitted' for city totals up to ``fit_until``, else 'predicted'."""
     years = runs[0].years
     rows = []
 
@@ -316,9 +326,11 @@ def city_level_checks(runs: list, obs: pd.DataFrame) -> pd.DataFrame:
             elif o.kind == "hukou_conversions":
                 vals.append(r.arrays["hukou_conversions"][1:t + 1].sum())
         pred = med(vals)
-        rows.append({"kind": o.kind, "year": y, "area": o.area, "use": o.use, "observed": o.value,
+        role = ("base" if y == years[0] else
+                "fitted" if o.kind == "city_total" and y <= fit_until else "predicted")
+        rows.append({"kind": o.kind, "year": y, "area": o.area, "role": role, "observed": o.value,
                      "predicted": pred, "rel_error": (pred - o.value) / o.value})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values(["kind", "area", "year"], kind="stable").reset_index(drop=True)
 
 
 def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: int = 2022) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from migration_abm.calibration import (
     POSTERIOR,
     CalibrationSpec,
     abc_smc,
+    apply_calibration,
     apply_fitted,
     build_targets,
     calibrate,
@@ -24,6 +25,7 @@ from migration_abm.calibration import (
     target_errors,
 )
 from migration_abm.cli import main
+from migration_abm.config import load_config
 from migration_abm.errors import ConfigError, InputError
 from migration_abm.observations import Observations
 
@@ -131,6 +133,14 @@ def test_model_calibration_is_reproducible_and_its_posterior_usable(tmp_path: Pa
     apply_fitted(cfg, fitted_block(one))  # idempotent: replaces, never duplicates
     text = cfg.read_text(encoding="utf-8")
     assert text.count(BEGIN) == 1 and text.count(END) == 1 and "consider_base" in text
+    # --apply: the posterior travels with the config, and the config's run.posterior finds it
+    calibrated = tmp_path / "calibrated.toml"
+    calibrated.write_text("# header\n", encoding="utf-8")
+    copy = apply_calibration(calibrated, one)
+    loaded = load_config(calibrated)
+    assert Path(loaded.run.posterior) == copy.resolve()
+    assert loaded.behaviour.consider_base == one["fitted"]["behaviour.consider_base"]
+    assert posterior_draws(loaded.run.posterior, 3, seed=2) == posterior_draws(tmp_path / "serial" / POSTERIOR, 3, seed=2)
     # the CLI refuses to overwrite a finished calibration
     assert main(["calibrate", str(spec.source), "--out", str(tmp_path / "serial"), "-q"]) == 2
 
@@ -163,5 +173,5 @@ def test_bad_calibration_file_is_rejected(tmp_path: Path) -> None:
 
 def test_packaged_calibration_file_parses() -> None:
     spec = CalibrationSpec.from_toml(ROOT / "experiments/calibration.toml")
-    assert spec.fit_until == 2013 and len(spec.parameters) == 11
+    assert spec.fit_until == 2013 and len(spec.parameters) == 13
     assert spec.base_config().run.end_year == 2013

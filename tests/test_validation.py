@@ -107,6 +107,7 @@ def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
 def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
     out = tmp_path / "val"
     code = main(["validate", "--config", str(ROOT / "configs/hindcast_2010.toml"), "--replicates", "2",
+                 "--forward-config", str(ROOT / "configs/baseline.toml"),
                  "--set", "run.households_per_agent=5000", "--out", str(out), "-q"])
     assert code == 0
     for name in ("validation_table.csv", "validation.md", "city_checks.csv", "district_plausibility.csv",
@@ -123,6 +124,7 @@ def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
         assert row.value == pytest.approx(rel.value.abs().mean())
     text = (out / "validation.md").read_text(encoding="utf-8")
     assert "fitted" in text and "predicted" in text and "zone: main_city" in text
+    assert "model config" in text and "baseline.toml" in text  # the forward test ran the 2020-base config
     flags = pd.read_csv(out / "district_plausibility.csv")
     assert len(flags) == 38 and not (flags["flag"] & flags["policy_reason"]).any()
 

@@ -5,7 +5,6 @@ Pure functions of arrays: line charts with 5–95 % bands, choropleth maps, and 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,6 @@ import pandas as pd
 #: Scenario colours (colour-blind-safe Okabe–Ito order).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 MAP_NAME = "chongqing"
-KM_PER_DEG = 111.195
 
 
 def _r(x: np.ndarray, scale: float) -> list[float | None]:
@@ -81,32 +79,40 @@ def choropleth(title: str, values: pd.Series, labels: dict[str, str], unit: str,
             "animation": False}
 
 
-def circle(lon: float, lat: float, radius_km: float, n: int = 24) -> list[list[float]]:
-    """A circle of ``radius_km`` around a point as a closed lon/lat ring (for drawing catchments)."""
-    kx = KM_PER_DEG * math.cos(math.radians(lat))
-    return [[round(lon + radius_km * math.cos(a) / kx, 5), round(lat + radius_km * math.sin(a) / KM_PER_DEG, 5)]
-            for a in np.linspace(0, 2 * math.pi, n + 1)]
+def _rings(feature: dict[str, Any]) -> list[list[list[float]]]:
+    """Outer rings of a GeoJSON (Multi)Polygon, or a MultiPoint's points as one open line."""
+    g = feature.get("geometry") or {}
+    if g.get("type") == "Polygon":
+        return [g["coordinates"][0]]
+    if g.get("type") == "MultiPolygon":
+        return [poly[0] for poly in g["coordinates"]]
+    if g.get("type") == "MultiPoint" and len(g["coordinates"]) > 1:
+        return [g["coordinates"]]
+    return []
 
 
-def siting_map(title: str, sites: pd.DataFrame, demand: pd.DataFrame, max_points: int = 4000) -> dict[str, Any]:
-    """Existing and new sites with their catchment circles over served / unserved demand points."""
+def siting_map(title: str, sites: pd.DataFrame, demand: pd.DataFrame, catchments: list[dict[str, Any]],
+               max_points: int = 4000) -> dict[str, Any]:
+    """Existing and new sites with the catchments they serve (GeoJSON features from the plan's
+    ``sites.geojson``) over served / unserved demand points."""
     series: list[dict[str, Any]] = []
     d = demand
     if len(d) > max_points:
         d = d.iloc[np.linspace(0, len(d) - 1, max_points).astype(int)]
     for flag, name, color in ((True, "demand served", "#31a354"), (False, "demand unserved", "#de2d26")):
-        part = d[d["covered_after"].astype(bool) == flag]
+        part = d[d["covered_after"].astype(str).str.lower().isin(["true", "1"]) == flag]
         series.append({"name": name, "type": "scatter", "coordinateSystem": "geo", "symbolSize": 3,
                        "itemStyle": {"color": color, "opacity": 0.6}, "silent": True,
                        "data": [[round(a, 5), round(b, 5)] for a, b in zip(part["lon"], part["lat"], strict=True)]})
-    for status, name, color, size in (("existing", "existing sites", "#3182bd", 7), ("new", "new sites", "#ff7f00", 11)):
-        part = sites[sites["status"] == status]
-        series.append({"name": f"{name} catchment", "type": "lines", "coordinateSystem": "geo", "polyline": True,
-                       "silent": True, "lineStyle": {"color": color, "width": 1, "opacity": 0.7},
-                       "data": [{"coords": circle(a, b, r)} for a, b, r in
-                                zip(part["lon"], part["lat"], part["radius_km_median"], strict=True)]})
+    status = dict(zip(sites["id"].astype(str), sites["status"], strict=True))
+    for kind, name, color, size in (("existing", "existing sites", "#3182bd", 7), ("new", "new sites", "#ff7f00", 11)):
+        rings = [r for f in catchments if status.get(str(f["properties"].get("site_id"))) == kind for r in _rings(f)]
+        series.append({"name": f"{name}: catchment served", "type": "lines", "coordinateSystem": "geo",
+                       "polyline": True, "silent": True, "lineStyle": {"color": color, "width": 1, "opacity": 0.8},
+                       "data": [{"coords": [[round(x, 5), round(y, 5)] for x, y, *_ in r]} for r in rings]})
+        part = sites[sites["status"] == kind]
         series.append({"name": name, "type": "scatter", "coordinateSystem": "geo", "symbolSize": size,
-                       "symbol": "diamond" if status == "new" else "circle",
+                       "symbol": "diamond" if kind == "new" else "circle",
                        "itemStyle": {"color": color, "borderColor": "#000", "borderWidth": 0.5},
                        "data": [{"name": str(i), "value": [round(a, 5), round(b, 5)]} for i, a, b in
                                 zip(part["id"], part["lon"], part["lat"], strict=True)]})

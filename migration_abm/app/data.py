@@ -111,7 +111,7 @@ def list_results(root: str | Path) -> pd.DataFrame:
                 layout = layout.decode() if isinstance(layout, bytes) else str(layout)
                 kind = "sweep" if "experiment_json" in f.attrs else ("run" if layout == "migration_abm.run" else "")
                 if kind == "run":
-                    years = f["year"][()] if "year" in f else f["coords/year"][()]  # layout 2 / 1
+                    years = f["year"][()] if "year" in f else f["coords/year"][()]  # run-file layout 2 or 1
                     detail = f"seed {_attr(f, 'seed')}, {years[0]}–{years[-1]}"
                 elif kind == "sweep":
                     status = f["status/code"][()]
@@ -130,6 +130,8 @@ def list_results(root: str | Path) -> pd.DataFrame:
 
 def _attr(f: Any, key: str) -> str:
     v = f.attrs.get(key, "")
+    if isinstance(v, np.ndarray) and v.shape == (1,):  # netCDF-style scalar attribute
+        v = v[0]
     return v.decode() if isinstance(v, bytes) else str(v)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import reacton.ipyvuetify as rv
 import solara
 import solara.lab
 
@@ -48,8 +49,13 @@ def run_task(path: str, sets: list[str], n: int, name: str) -> str:
     t0 = time.perf_counter()
     cfg = load_config(path, sets)
 
-    def progress(frac: float) -> None:
-        run_task.progress = 100.0 * frac
+    shown_at = [0.0]
+
+    def progress(frac: float) -> None:  # at most two updates a second: each one re-renders the bar
+        now = time.perf_counter()
+        if frac >= 1.0 or now - shown_at[0] >= 0.5:
+            shown_at[0] = now
+            run_task.progress = 100.0 * frac
 
     scn, reused = data.run_scenario(cfg, name, list(range(1, n + 1)), state.results_dir() / "app", progress)
     state.add_scenarios([scn])
@@ -87,7 +93,8 @@ def RunStatus(load_error: str) -> None:
     elif load_error:
         solara.Error(load_error, classes=["run-error"])
     elif run_task.finished and run_task.value:
-        solara.Success(run_task.value, classes=["run-done"])
+        with solara.Div(style={"overflow-wrap": "anywhere"}):
+            solara.Success(run_task.value, classes=["run-done"])
     elif run_task.error:
         solara.Error(f"internal error: {type(run_task.exception).__name__}: {run_task.exception}",
                      classes=["run-error"])
@@ -112,15 +119,15 @@ def LeverInput(lever: data.Lever) -> None:
         message.value = ""
 
     short = lever.key.split(".", 2)[-1]
-    with solara.Column(gap="0px", style={"min-width": "260px", "max-width": "340px"}):
-        if lever.kind == "bool":
-            solara.Checkbox(label=f"{short}", value=(cur == "true") if cur is not None else bool(lever.value),
-                            on_value=set_value)
-        else:
-            solara.InputText(label=f"{short}  {lever.range_text}", value=cur if cur is not None else f"{lever.value}",
-                             on_value=set_value, continuous_update=False)
-        if lever.doc:
-            solara.Text(lever.doc, style={"font-size": "11px", "color": "#666"})
+    style = "min-width: 260px; max-width: 340px; margin-right: 16px"
+    if lever.kind == "bool":
+        rv.Checkbox(label=short, v_model=(cur == "true") if cur is not None else bool(lever.value),
+                    on_v_model=lambda v: set_value(bool(v)), messages=[lever.doc] if lever.doc else [],
+                    hide_details=not lever.doc, style_=style)
+    else:
+        bad = f" {lever.key} = " in message.value
+        solara.InputText(label=f"{short}  {lever.range_text}", value=cur if cur is not None else f"{lever.value}",
+                         on_value=set_value, continuous_update=False, message=lever.doc, style=style, error=bad)
 
 
 @solara.component

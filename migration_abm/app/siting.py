@@ -4,8 +4,10 @@ coverage before and after, downloads."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import solara
@@ -15,8 +17,8 @@ from migration_abm.app import charts, data, state
 from migration_abm.app.compare import ARIA, charts_echarts
 from migration_abm.app.widgets import note
 from migration_abm.errors import InputError
+from migration_abm.siting import registry
 
-MODELS = ("mclp", "capacitated_mclp", "lscp")
 PLAN_FILES = ("sites.csv", "districts.csv", "demand.csv", "summary.csv", "sites.geojson")
 
 scenario_name: solara.Reactive[str | None] = solara.reactive(None)
@@ -31,15 +33,22 @@ plan_dir: solara.Reactive[str | None] = solara.reactive(None)
 message = solara.reactive("")
 
 
-def read_plan(folder: str | Path) -> dict[str, pd.DataFrame]:
-    """A plan folder written by ``SitingPlan.write`` as DataFrames (district codes kept as text)."""
+def read_plan(folder: str | Path) -> dict[str, Any]:
+    """A plan folder written by ``write_plan``: its tables (district codes kept as text) and the
+    catchment features of its ``sites.geojson``."""
     folder = Path(folder)
-    out = {}
+    out: dict[str, Any] = {}
     for name in ("sites", "districts", "demand", "summary"):
         p = folder / f"{name}.csv"
         if not p.exists():
             raise InputError(str(folder), "file", p.name, "plan folder lacks this file")
-        out[name] = pd.read_csv(p, dtype={"district": str})
+        out[name] = pd.read_csv(p, dtype={"district": str, "id": str, "site_id": str})
+    gj = folder / "sites.geojson"
+    try:
+        feats = json.loads(gj.read_text(encoding="utf-8")).get("features", []) if gj.exists() else []
+    except json.JSONDecodeError as exc:
+        raise InputError(str(gj), "file", gj.name, f"not readable GeoJSON ({exc})") from None
+    out["catchments"] = [f for f in feats if (f.get("properties") or {}).get("layer") == "catchment"]
     return out
 
 
@@ -103,8 +112,13 @@ def PlanView(folder: str) -> None:
                     f"{summ['weighted_before_pct']:.1f} % → {summ['weighted_after_pct']:.1f} %, "
                     f"unmet {summ['unmet_demand']:,.0f} persons; solver {summ['status']}, gap {100 * summ['gap']:.2f} %. "
                     f"`{folder}`", classes=["plan-summary"])
-    solara.Warning("Existing provision is an ASSUMPTION, not a facility register: " + str(summ["notes"]))
-    opt = charts.siting_map(f"{summ['facility']} {summ['year']}: sites and catchments", sites, plan["demand"])
+    assumed = [k for k in ("provision", "demand", "travel") if str(summ.get(k, "")) == "assumed"]
+    if assumed:
+        solara.Warning(f"Assumed {', '.join(assumed)} (not a register or survey): {summ['notes']}")
+    else:
+        solara.Info(str(summ["notes"]))
+    opt = charts.siting_map(f"{summ['facility']} {summ['year']}: sites and the demand each serves", sites,
+                            plan["demand"], plan["catchments"])
     opt["aria"] = ARIA
     with solara.Columns([3, 2]):
         with solara.Div(classes=["siting-map"]):
@@ -155,7 +169,7 @@ def Page() -> None:
                     yr = year.value if year.value in years else years[-1]
                     solara.SliderInt(f"Year {yr}", value=yr, min=years[0], max=years[-1], on_value=year.set)
                     solara.InputInt("New sites (budget)", value=budget, continuous_update=False)
-                    solara.Select("Model", values=list(MODELS), value=model)
+                    solara.Select("Model", values=list(registry.names()), value=model)
                     solara.InputInt("Demand points", value=points, continuous_update=False)
                     solara.InputFloat("Solver time limit (s)", value=time_limit, continuous_update=False)
                     solara.Button("Run siting", on_click=start, color="primary", disabled=site_task.pending,
@@ -171,7 +185,8 @@ def Page() -> None:
                             f"internal error: {type(exc).__name__}: {exc}"
                         solara.Error(text)
                     elif site_task.finished and site_task.value:
-                        solara.Success(site_task.value, classes=["site-done"])
+                        with solara.Div(style={"overflow-wrap": "anywhere"}):
+                            solara.Success(site_task.value, classes=["site-done"])
             with solara.Card("…or load a plan"):
                 if plans:
                     solara.Select("Plan folder", values=plans, value=plan_dir.value if plan_dir.value in plans else None,

@@ -15,13 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="results/calibration", help="output directory (stores, posterior, report)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2; 1 = serial)")
     p.add_argument("--resume", action="store_true", help="resume an interrupted calibration")
-    p.add_argument("--apply", action="store_true", help="write the best particle into the spec's apply_to config")
+    p.add_argument("--apply", action="store_true", help="write the best particle and run.posterior (a copy of the posterior) into the spec's apply_to config")
     p.set_defaults(func=cmd_calibrate)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Handler of ``calibrate``."""
-    from migration_abm.calibration import POSTERIOR, CalibrationSpec, apply_fitted, calibrate, fitted_block
+    from migration_abm.calibration import POSTERIOR, CalibrationSpec, apply_calibration, calibrate
 
     if args.workers < 1:
         raise InputError("--workers", "workers", args.workers, "must be >= 1")
@@ -37,6 +37,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for k, v in summary["fitted"].items():
         print(f"  {k} = {v}")
     if args.apply:
-        apply_fitted(spec.apply_to, fitted_block(summary))
-        print(f"updated {spec.apply_to}")
+        copy = apply_calibration(spec.apply_to, summary)
+        print(f"updated {spec.apply_to} (run.posterior = {copy.name})")
     return 0

@@ -17,7 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fit-until", type=int, default=2013, help="last year of data the temporal test's fit sees")
     p.add_argument("--tests", default="temporal,allocation,backcast,forward",
                    help="comma-separated subset of the default temporal,allocation,backcast,forward")
-    p.add_argument("--posterior", help="posterior.csv from `calibrate`: draw one parameter set per replicate")
+    p.add_argument("--forward-config", default="configs/baseline.toml",
+                   help="2020-base scenario TOML for the forward test (default configs/baseline.toml)")
+    p.add_argument("--posterior", help="posterior CSV from `calibrate`: one parameter set per replicate "
+                                       "(default: the configs' run.posterior)")
     p.add_argument("--out", default="results/validation", help="output directory")
     add_config_args(p)
     p.set_defaults(func=cmd_validate)
@@ -34,7 +37,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.posterior and not Path(args.posterior).is_file():
         raise InputError("--posterior", "posterior", args.posterior, "file not found")
     cfg = load_config(args.config, args.overrides)
-    table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior)
+    forward = load_config(args.forward_config, args.overrides) if "forward" in tests else None
+    table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior,
+                     forward_config=forward)
     summ = summary_table(table)
     print(summ[summ.role == "predicted"].round(4).to_string(index=False))
     print(f"wrote {Path(args.out) / 'validation.md'}")

@@ -90,7 +90,11 @@ class Sweep:
             raise InputError(str(self.path), "output", output, f"not stored; have {', '.join(self.outputs)}")
         if output not in self._cache:
             with open_read(self.path) as f:
-                arr = f["outputs"][output][()]
+                try:
+                    arr = f["outputs"][output][()]
+                except (KeyError, OSError) as exc:
+                    raise InputError(str(self.path), f"outputs/{output}", output,
+                                     f"series missing or damaged in the store ({exc})") from None
             for o in read_journal(self.path):
                 arr[o.point, o.replicate] = o.arrays[output] if o.status == DONE else np.nan
             self._cache[output] = arr
@@ -238,10 +242,17 @@ def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     with open_read(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        c = f["coords"]
-        return Sweep(path=path, attrs=attrs, years=c["year"][()], codes=_s(c["district"][()]),
-                     regions=_s(c["region"][()]), scenarios=list(_s(c["scenario"][()])),
-                     parameters=list(_s(c["parameter"][()])), outputs=list(_s(c["output"][()])),
-                     values=f["design/values"][()], scenario_index=f["design/scenario"][()],
-                     block=f["design/block"][()], sample=f["design/sample"][()],
-                     status=overlay_status(path, f["status/code"][()]))
+        try:
+            return _sweep(path, f, attrs)
+        except (KeyError, OSError) as exc:
+            raise InputError(str(path), "store", str(path), f"incomplete or damaged sweep store ({exc})") from None
+
+
+def _sweep(path: Path, f: Any, attrs: dict[str, Any]) -> Sweep:
+    c = f["coords"]
+    return Sweep(path=path, attrs=attrs, years=c["year"][()], codes=_s(c["district"][()]),
+                 regions=_s(c["region"][()]), scenarios=list(_s(c["scenario"][()])),
+                 parameters=list(_s(c["parameter"][()])), outputs=list(_s(c["output"][()])),
+                 values=f["design/values"][()], scenario_index=f["design/scenario"][()],
+                 block=f["design/block"][()], sample=f["design/sample"][()],
+                 status=overlay_status(path, f["status/code"][()]))

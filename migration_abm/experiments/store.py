@@ -432,7 +432,8 @@ def read_status(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def open_read(path: str | Path) -> h5py.File:
-    """Open a store read-only without taking the HDF5 lock (SWMR-safe while a ``--swmr`` sweep runs).
+    """Open a store read-only without taking the HDF5 lock (as an SWMR reader while a ``--swmr`` sweep
+    writes it, so it never blocks the writer).
 
     The file alone may lag behind the sweep: runs still in the journal are applied by the readers of
     :mod:`migration_abm.experiments.analysis` and :func:`read_status`.
@@ -443,9 +444,14 @@ def open_read(path: str | Path) -> h5py.File:
     if path.is_dir():
         raise InputError(str(path), "file", str(path), "is a directory, not a sweep store")
     try:
-        f = h5py.File(path, "r", swmr=True, locking=False)
+        f = h5py.File(path, "r", locking=False)
     except OSError as exc:
-        raise InputError(str(path), "file", str(path), f"not a readable HDF5 file ({exc})") from None
+        if "already open for" not in str(exc):  # damaged; a SWMR read would retry for minutes first
+            raise InputError(str(path), "file", str(path), f"not a readable HDF5 file ({exc})") from None
+        try:  # a --swmr sweep writes it (or was killed while writing it)
+            f = h5py.File(path, "r", swmr=True, locking=False)
+        except OSError as exc2:
+            raise InputError(str(path), "file", str(path), f"not a readable HDF5 file ({exc2})") from None
     if f.attrs.get("layout") != LAYOUT:
         f.close()
         raise InputError(str(path), "layout", None, "not a migration-abm sweep store")

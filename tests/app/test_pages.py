@@ -219,7 +219,9 @@ def test_siting_run_shows_its_sites_and_downloads(page, server):
         text = out.read_text()
         if fname == "sites.geojson":
             feats = json.loads(text)["features"]
-            assert sum(f["properties"]["status"] == "new" for f in feats) == n_new
+            sites = [f for f in feats if f["properties"]["layer"] == "site"]
+            assert sum(f["properties"]["status"] == "new" for f in sites) == n_new
+            assert any(f["properties"]["layer"] == "catchment" for f in feats)
         else:
             assert len(text.splitlines()) > 1
     _no_errors(page)

@@ -311,3 +311,22 @@ def test_district_tables_carry_names(toy_toml: Path, tmp_path: Path) -> None:
     assert (tidy.loc[tidy["district"] == "500103", "district_name"] == "Yuzhong").all()
     summ = sw.summary("district")
     assert (summ.loc[summ["district"] == "500101", "district_name"] == "Wanzhou").all()
+
+
+def test_damaged_sweep_store_is_an_input_error(toy_toml: Path, tmp_path: Path) -> None:
+    out = tmp_path / "toy.h5"
+    run_sweep(load_experiment(toy_toml), out, "serial", progress=False)
+    with h5py.File(out, "r+") as f:
+        del f["outputs/in_migrants"]
+    sw = load_sweep(out)
+    with pytest.raises(InputError, match="in_migrants") as exc:
+        sw.array("in_migrants")
+    assert exc.value.source == str(out)
+    with h5py.File(out, "r+") as f:
+        del f["status/code"]
+    with pytest.raises(InputError, match="damaged sweep store"):
+        load_sweep(out)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(out.read_bytes()[:5000])
+    with pytest.raises(InputError, match="cut.h5"):
+        load_sweep(cut)
