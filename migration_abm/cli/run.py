@@ -128,6 +128,8 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
     return runs[0]
 
 
+#: solver seconds per plan in the main job unless the config's [siting] sets time_limit_s (docs/SITING.md)
+MAIN_JOB_TIME_LIMIT_S = 3.0
 
 
 def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress: bool = False) -> None:
@@ -138,7 +140,8 @@ def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress
     year = int(res.years[-1])
     for facility in MAIN_JOB_FACILITIES:
         target = out_dir / facility
-        plan = plan_for_results(res, year, facility, districts=MAIN_JOB_REGIONS, config=cfg.siting or None,
+        plan = plan_for_results(res, year, facility, districts=MAIN_JOB_REGIONS,
+                                config={"time_limit_s": MAIN_JOB_TIME_LIMIT_S, **(cfg.siting or {})},
                                 seed=seed, out_dir=target, progress=progress)
         before, after = plan.coverage_before, plan.coverage_after
         print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "

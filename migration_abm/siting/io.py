@@ -115,8 +115,6 @@ def read_travel_times(path: str | Path) -> pd.DataFrame:
     if p.suffix.lower() in (".parquet", ".pq"):
         try:
             df = pd.read_parquet(p)
-        except ImportError:
-            raise InputError(src, "file", src, "reading Parquet needs pyarrow (pip install pyarrow)") from None
         except (OSError, ValueError) as exc:
             raise InputError(src, "file", src, f"not a readable Parquet file ({exc})") from None
     else:

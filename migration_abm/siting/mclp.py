@@ -29,8 +29,13 @@ IMPROVE_SHARE = 1.0
 #: The MILP starts only with at least this many seconds (or this share of the limit) left: HiGHS cannot be
 #: stopped during presolve, and a MILP that cannot progress only overruns the limit.
 MILP_MIN_SECONDS, MILP_MIN_SHARE = 1.0, 0.1
+#: The LP may take all the time left but min(heuristic_time, this share of it): its bound is what
+#: certifies large instances, and its values guide the search that follows
+LP_RESERVE_SHARE = 0.1
 #: Subgradient time before the LP: its bound is the fallback when the LP cannot finish in time
 LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE = 10.0, 0.1
+#: Coverage arcs (after reduction) from which the LP is "large": the subgradient time scales up to here
+LP_LARGE_NNZ = 200_000
 #: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
 KERNEL_SHARE = 0.15
 
@@ -487,8 +492,9 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
                heuristic_time: float = 1.0, seed: int = 0) -> SolveResult:
     """Maximal covering: at most ``p`` new columns (``fixed`` always open) maximising covered weight.
 
-    Time allocation: the LP may use all but a small reserve of what is left after the construction
-    (its dual bound counts even if it stops early); the improvement stage then gets at least
+    Time allocation: a subgradient Lagrangian bound first, then the LP in all but a small reserve of what
+    is left (its dual bound counts even if it stops early; if it fails, the Lagrangian continues from its
+    best multipliers in half the rest); the improvement stage then gets at least
     ``heuristic_time`` seconds, or ``IMPROVE_SHARE`` of what remains if more, and stops early at the
     target or when the local search stalls; the MILP gets the rest if enough is left. Returns the
     best incumbent, best bound (``bound_kind`` says which) and gap; never raises on the time limit.
@@ -500,12 +506,12 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
         fixed_mask[np.asarray(fixed)] = True
     s = _Search(a, np.asarray(w, dtype=float), p, fixed_mask, time_limit, gap, seed)
     s.construct(swap_time=max(1.0, 0.1 * time_limit))
-    if s.searching():
-        s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit))
+    if s.searching():  # the fallback bound matters in proportion to what the LP will cost (its size)
+        s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit * min(1.0, s.ar.nnz / LP_LARGE_NNZ)))
     if exact and s.searching():
-        s.lp(reserve=min(heuristic_time, 0.2 * max(s.left(), 0.0)))
-        if s.lam is not None and s.searching():
-            s.lagrangian(min(1.0, 0.05 * time_limit), lam0=s.lam, stage="lagrangian_polish")
+        s.lp(reserve=min(heuristic_time, LP_RESERVE_SHARE * s.left()))
+        if s.lam is not None and s.searching() and s.bound_kind != "lp":
+            s.lagrangian(0.5 * s.left(), lam0=s.lam, stage="lagrangian_polish")  # the LP did not finish
         if s.searching() or heuristic_time > 0:
             s.improve(max(min(heuristic_time, s.left()), IMPROVE_SHARE * s.left()) if s.searching()
                       else heuristic_time)

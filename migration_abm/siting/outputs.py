@@ -59,9 +59,11 @@ class SitingPlan:
         return self.sites[self.sites["status"] == "new"]
 
     def assumption_label(self) -> str:
-        """"" when every input was given, else e.g. "assumed provision and demand"."""
+        """"" when every input was given, else e.g. "assumed provision, demand and travel"."""
         what = [k for k in ("provision", "demand", "travel") if self.assumed.get(k)]
-        return "assumed " + " and ".join(what) if what else ""
+        if not what:
+            return ""
+        return "assumed " + (what[0] if len(what) == 1 else ", ".join(what[:-1]) + " and " + what[-1])
 
     def summary(self) -> str:
         """A few human-readable lines: what was sited, coverage before → after, solver quality."""
@@ -113,7 +115,7 @@ class SitingPlan:
         ll = self.demand.set_index("id")[["lon", "lat"]]
         for sid, grp in self.assignment.groupby("site_id", sort=False):
             pts = ll.loc[grp["demand_id"]].to_numpy(float)
-            props = {"site_id": str(sid), "layer": "catchment", "points": int(len(pts)),
+            props = {"site_id": str(sid), "layer": "catchment", "status": "catchment", "points": int(len(pts)),
                      "served": round(float(grp["amount"].sum()), 3)}
             if len(np.unique(pts, axis=0)) >= 3:
                 try:

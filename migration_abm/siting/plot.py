@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from migration_abm.reporting import save_figure
 from migration_abm.siting.outputs import SitingPlan
-from migration_abm.storage import atomic_path
 
 KM_PER_DEG = 111.195
 
@@ -30,18 +30,18 @@ def _draw(ax: object, plan: SitingPlan, d: object, size: np.ndarray, served: np.
     if plan.boundaries:
         segs = [ring for polys in plan.boundaries.values() for poly in polys for ring in poly]
         ax.add_collection(LineCollection(segs, colors="0.45", linewidths=0.7, zorder=1))
-    ax.scatter(d["lon"][served], d["lat"][served], s=size[served], c="#2166ac", alpha=0.55, lw=0,
-               label=f"demand served ({100 * plan.coverage_after['weighted']:.1f} % of persons)", zorder=2)
-    ax.scatter(d["lon"][~served], d["lat"][~served], s=size[~served], c="#d6604d", alpha=0.8, lw=0,
+    ax.scatter(d["lon"][~served], d["lat"][~served], s=size[~served], c="#d6604d", alpha=0.5, lw=0,
                label="demand not served", zorder=2)
+    ax.scatter(d["lon"][served], d["lat"][served], s=size[served], c="#2166ac", alpha=0.8, lw=0,
+               label=f"demand served ({100 * plan.coverage_after['weighted']:.1f} % of persons)", zorder=2.5)
     sites = plan.sites
     load = sites["load"].to_numpy(float) if "load" in sites else np.zeros(len(sites))
     cap = max(float(np.nanmax(sites["capacity"])) if len(sites) else 1.0, 1e-9)
-    s_size = 15 + 160 * np.sqrt(np.clip(load / cap, 0, None))
+    s_size = 8 + 70 * np.sqrt(np.clip(load / cap, 0, None))
     ex, new = (sites["status"] == "existing").to_numpy(), (sites["status"] == "new").to_numpy()
     lab_ex = "existing (assumed)" if plan.assumed.get("provision") else "existing"
-    ax.scatter(sites["lon"][ex], sites["lat"][ex], marker="s", s=s_size[ex], c="0.15", edgecolors="white",
-               linewidths=0.5, label=f"{lab_ex} ({int(ex.sum())}), size ~ load", zorder=4)
+    ax.scatter(sites["lon"][ex], sites["lat"][ex], marker="s", s=s_size[ex], facecolors="none", edgecolors="0.1",
+               linewidths=0.9, label=f"{lab_ex} ({int(ex.sum())}), size ~ load", zorder=4)
     ax.scatter(sites["lon"][new], sites["lat"][new], marker="*", s=1.6 * s_size[new], c="#fdb863",
                edgecolors="black", linewidths=0.6, label=f"new ({int(new.sum())}), size ~ load", zorder=5)
     if circles and "radius_km" in plan.settings:
@@ -61,13 +61,11 @@ def map_title(plan: SitingPlan) -> str:
 
 
 def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000) -> Path:
-    """Write the PNG map (atomically). The title says "assumed" when provision or demand was synthetic."""
-    import matplotlib
+    """Write the PNG map (Agg canvas, atomically). The title says "assumed" when an input was synthetic."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 9), dpi=120)
+    fig = Figure(figsize=(13, 9), dpi=120)  # no pyplot state: safe in a server thread, no backend switch
+    ax = fig.subplots()
     d = plan.demand
     if len(d) > max_demand_points:
         d = d.sample(max_demand_points, random_state=0)
@@ -93,7 +91,7 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
         busiest = new.sort_values("load", ascending=False).iloc[0]
         r = plan.settings["radius_km"]
         half = 4 * r / KM_PER_DEG
-        ins = ax.inset_axes([0.64, 0.64, 0.35, 0.35])
+        ins = ax.inset_axes([1.03, 0.4, 0.45, 0.6])
         hx = half / math.cos(math.radians(busiest["lat"]))
         near = ((d["lon"] - busiest["lon"]).abs() <= hx).to_numpy() & ((d["lat"] - busiest["lat"]).abs() <= half).to_numpy()
         _draw(ins, plan, d[near], size[near] * 2, served[near], circles=True)
@@ -108,9 +106,5 @@ def plot_plan(plan: SitingPlan, path: str | Path, max_demand_points: int = 30000
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.legend(loc="lower right", fontsize=8, markerscale=1.0, framealpha=0.9)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    fig.subplots_adjust(left=0.06, right=0.68, top=0.92, bottom=0.07)
+    return save_figure(fig, path)

@@ -97,7 +97,7 @@ class SitingSettings:
     grid_km: float = 1.0
     model: str = "capacitated_mclp"        # a name in registry.MODELS
     budget: int = 20                       # new facilities when none is given
-    time_limit_s: float = 3.0              # per plan; the main job sites two facility types
+    time_limit_s: float = 60.0
     mip_gap: float = 0.005
     elderly_weight: float = 1.0            # hospitals: weight of residents aged 65+
     base_year: int | None = None           # default: first year of the results

@@ -105,7 +105,7 @@ def test_assumed_labels_when_synthetic(fake_results, tmp_path) -> None:
     plan = plan_for_results(fake_results, 2030, "hospital", districts="500105", budget=2, config=FAST,
                             out_dir=tmp_path / "out")
     assert plan.assumed["provision"] and plan.assumed["demand"] and plan.assumed["travel"]
-    assert "assumed provision and demand and travel" in plan.summary()
+    assert "assumed provision, demand and travel" in plan.summary()
     assert "ASSUMED PROVISION" in map_title(plan)
     summ = pd.read_csv(tmp_path / "out" / "summary.csv").iloc[0]
     assert summ["provision"] == "assumed" and summ["demand"] == "assumed" and "ASSUMED" in summ["notes"]
