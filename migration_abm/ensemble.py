@@ -20,16 +20,17 @@ QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 DRAW_SPAWN_KEY = 0x9057
 
 
-def posterior_config(cfg: Config, seed: np.random.SeedSequence) -> Config:
+def posterior_config(cfg: Config, seed: np.random.SeedSequence, fixed: tuple[str, ...] = ()) -> Config:
     """``cfg`` with one parameter set from its ``run.posterior`` (weighted draw chosen by ``seed``), or
     ``cfg`` itself without a posterior. The same seed picks the same draw whatever the scenario, so
-    paired comparisons under common random numbers share parameter sets too."""
+    paired comparisons under common random numbers share parameter sets too. Keys in ``fixed`` (a
+    user's explicit overrides) keep the config's value instead of the drawn one."""
     if not cfg.run.posterior:
         return cfg
     from migration_abm.calibration import read_posterior
 
     post = read_posterior(cfg.run.posterior)
-    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight")]
+    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight", *fixed)]
     w = post["weight"].to_numpy(float)
     stream = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, DRAW_SPAWN_KEY))
     i = int(np.random.default_rng(stream).choice(len(post), p=w / w.sum()))
@@ -37,16 +38,17 @@ def posterior_config(cfg: Config, seed: np.random.SeedSequence) -> Config:
 
 
 def simulate_draw(config: Config, seed: int | np.random.SeedSequence | None = None,
-                  geography: Geography | None = None) -> Results:
+                  geography: Geography | None = None, fixed: tuple[str, ...] = ()) -> Results:
     """Run function for sweeps and comparisons: one posterior draw (if ``run.posterior``), then simulate."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(
         config.run.seed if seed is None else int(seed))
-    return simulate(posterior_config(config, ss), ss, geography=geography)
+    return simulate(posterior_config(config, ss, fixed), ss, geography=geography)
 
 
-def ensemble(cfg: Config, seed: int, replicates: int, progress: bool = False) -> list[Results]:
+def ensemble(cfg: Config, seed: int, replicates: int, progress: bool = False,
+             fixed: tuple[str, ...] = ()) -> list[Results]:
     """``replicates`` runs of ``cfg`` with seeds spawned from ``seed``; with ``run.posterior`` each
-    replicate also draws its own parameter set (:func:`simulate_draw`)."""
+    replicate also draws its own parameter set (:func:`simulate_draw`), except the keys in ``fixed``."""
     geo = Geography.from_config(cfg.data)
     seeds = np.random.SeedSequence(seed).spawn(replicates)
     reps = range(replicates)
@@ -54,7 +56,7 @@ def ensemble(cfg: Config, seed: int, replicates: int, progress: bool = False) ->
         from tqdm import tqdm
 
         reps = tqdm(reps, desc="replicates", unit="run")
-    return [simulate_draw(cfg, seeds[i], geography=geo) for i in reps]
+    return [simulate_draw(cfg, seeds[i], geography=geo, fixed=fixed) for i in reps]
 
 
 def zone_populations(runs: list[Results], geo: Geography) -> tuple[np.ndarray, np.ndarray]:

@@ -358,17 +358,23 @@ def test_explosive_trajectory_warns_one_line(cli, tmp_path, monkeypatch, caplog)
     assert "\n" not in warned[0].getMessage()
 
 
-def test_override_of_a_posterior_column_warns(monkeypatch, caplog, tmp_path):
-    from migration_abm.cli.run import warn_overrides_drawn
+def test_an_override_of_a_posterior_column_wins_over_the_draw(tmp_path):
+    """`run --set K=V` with K also drawn from run.posterior: every replicate keeps V (the draw supplies
+    the other columns only)."""
+    import numpy as np
+
     from migration_abm.config import load_config
+    from migration_abm.ensemble import posterior_config
 
     post = tmp_path / "post.csv"
-    post.write_text("generation,particle,external.in_growth\n0,0,0.01\n", encoding="utf-8")
-    cfg = load_config(BASE, [f"run.posterior={post.as_posix()!r}".replace("'", '"')])
-    warn_overrides_drawn(cfg, ["external.in_growth=0.1", "behaviour.beta_stay=1"])
-    warn_overrides_drawn(cfg, ["behaviour.beta_stay=1"])
-    msgs = [r.getMessage() for r in caplog.records if "run.posterior" in r.getMessage()]
-    assert len(msgs) == 1 and "external.in_growth" in msgs[0] and "beta_stay" not in msgs[0]
+    post.write_text("generation,particle,weight,external.in_growth,behaviour.beta_stay\n0,0,1.0,0.01,0.5\n",
+                    encoding="utf-8")
+    cfg = load_config(BASE, [f'run.posterior="{post.as_posix()}"', "external.in_growth=0.1"])
+    ss = np.random.SeedSequence(1)
+    drawn = posterior_config(cfg, ss)
+    kept = posterior_config(cfg, ss, fixed=("external.in_growth",))
+    assert drawn.external.in_growth == 0.01 and drawn.behaviour.beta_stay == 0.5
+    assert kept.external.in_growth == 0.1 and kept.behaviour.beta_stay == 0.5
 
 
 def _results(pop: np.ndarray):

@@ -60,8 +60,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.site:
         check_output_path(siting_dir(out), folder=True, force=args.force)
     check_inputs(cfg)
-    if args.replicates > 1:
-        warn_overrides_drawn(cfg, args.overrides)
     log.info("running %s (seed %d, %s households per agent) %d→%d", cfg.source, seed,
              cfg.run.households_per_agent, cfg.run.start_year, cfg.run.end_year)
     if args.replicates == 1:
@@ -73,24 +71,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"wrote {out} and {png}")
         print((pop.iloc[[0, -1]] / 1e4).round(1).rename_axis(columns="万 persons").to_string())
     else:
-        res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet)
+        fixed = tuple(item.partition("=")[0].strip() for item in args.overrides)
+        res = _run_ensemble(cfg, seed, args.replicates, out, Path(args.config).stem, quiet=args.quiet, fixed=fixed)
     warn_implausible(res, str(out))
     if args.site:
         site_final_year(res, cfg, siting_dir(out), seed, progress=not args.quiet)
     return 0
-
-
-def warn_overrides_drawn(cfg: object, overrides: list[str]) -> None:
-    """One warning line if a ``--set`` key is also a column of ``run.posterior``: each ensemble replicate
-    draws that value from the posterior, so the override would not show in the result."""
-    if not cfg.run.posterior or not overrides:
-        return
-    with open(cfg.run.posterior, encoding="utf-8") as fh:
-        columns = set(fh.readline().strip().split(","))
-    drawn = [k for k in (item.partition("=")[0].strip() for item in overrides) if k in columns]
-    if drawn:
-        log.warning("--set %s: drawn from run.posterior (%s) in every replicate, so the override is not used; "
-                    "add --replicates 1 or --set run.posterior=''", ", ".join(drawn), cfg.run.posterior)
 
 
 def siting_dir(out: Path) -> Path:
@@ -103,14 +89,16 @@ def bands_csv(out: Path) -> Path:
     return out.with_name(out.stem + "_bands.csv")
 
 
-def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str, quiet: bool) -> object:
-    """Replicates with bands: replicate 1's result to ``out``, bands to ``<out>_bands.csv`` and the figure."""
+def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str, quiet: bool,
+                  fixed: tuple[str, ...] = ()) -> object:
+    """Replicates with bands: replicate 1's result to ``out``, bands to ``<out>_bands.csv`` and the figure.
+    ``--set`` keys (``fixed``) keep their value in every replicate instead of a posterior draw."""
     from migration_abm.ensemble import bands, ensemble, observed_points
     from migration_abm.geography import Geography
     from migration_abm.plotting import plot_projection_bands
     from migration_abm.storage import write_text_atomic
 
-    runs = ensemble(cfg, seed, replicates, progress=not quiet)
+    runs = ensemble(cfg, seed, replicates, progress=not quiet, fixed=fixed)
     geo = Geography.from_config(cfg.data)
     table = bands(runs, geo)
     runs[0].to_hdf5(out)
