@@ -7,11 +7,11 @@ citation string saying where it comes from, so plans can label what rests on wha
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from migration_abm.errors import InputError
+from migration_abm.schema import param
 from migration_abm.siting import registry
 
 
@@ -83,92 +83,57 @@ DEFAULT_DISTRICT_CIRCUITY: dict[str, float] = {"500103": 1.37}
 class SitingSettings:
     """All tunable siting parameters with defaults; ``from_dict`` validates a config ``[siting]`` table."""
 
-    walk_speed_kmh: float = 4.8            # TfL PTAL walking speed (80 m/min)
-    circuity: float = 1.2                  # network / straight-line distance, flat cities (Newell 1980; Boeing)
-    district_circuity: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DISTRICT_CIRCUITY))
-    points_total: int = 20000              # demand points over all selected districts
-    points_min_per_district: int = 30
-    urban_kernel: str = "gaussian"         # "gaussian" or "exponential" around the district seat
-    urban_density_per_km2: float = 10000.0  # sets the kernel scale: urban area = urban persons / density
-    urban_scale_km: float | None = None    # override the kernel scale (km)
-    default_urban_share: float = 0.6       # when the model gives NaN
-    candidates: str = "kmeans"             # "kmeans" or "grid"
-    n_candidates: int = 1500
-    grid_km: float = 1.0
-    model: str = "capacitated_mclp"        # a name in registry.MODELS
-    budget: int = 20                       # new facilities when none is given
-    time_limit_s: float = 60.0
-    mip_gap: float = 0.005
-    elderly_weight: float = 1.0            # hospitals: weight of residents aged 65+
-    base_year: int | None = None           # default: first year of the results
-    facilities: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-type overrides
-    districts: str = "expansion,new_development"  # functional regions and/or codes planned by default
-    existing_csv: str | None = None        # existing facilities (id, lon, lat, capacity, kind); else assumed
-    candidates_csv: str | None = None      # candidate sites (id, lon, lat[, capacity]); else generated
-    travel_times: str | None = None        # demand × site minutes (CSV/Parquet); replaces the radius
+    walk_speed_kmh: float = param(4.8, 0.5, 20.0, "km/h walking speed (TfL PTAL: 80 m/min)")
+    circuity: float = param(1.2, 1.0, 3.0, "network / straight-line distance, flat cities (Newell 1980; Boeing)")
+    district_circuity: dict[str, float] = param(dict(DEFAULT_DISTRICT_CIRCUITY), 1.0, 3.0,
+                                                "per-district circuity overrides (district code -> value)")
+    points_total: int = param(20000, 10, 2_000_000, "demand points over all selected districts")
+    points_min_per_district: int = param(30, 1, 100_000, "demand points at least per district")
+    urban_kernel: str = param("gaussian", doc="urban demand around the district seat",
+                              choices=("gaussian", "exponential"))
+    urban_density_per_km2: float = param(10000.0, 10.0, 1e6, "sets the kernel scale: urban area = urban persons / density")
+    urban_scale_km: float | None = param(None, 0.01, 100.0, "override the kernel scale (km)")
+    default_urban_share: float = param(0.6, 0.0, 1.0, "urban share where the model gives none")
+    candidates: str = param("kmeans", doc="generated candidate sites", choices=("kmeans", "grid"))
+    n_candidates: int = param(1500, 1, 1_000_000, "generated candidates")
+    grid_km: float = param(1.0, 0.01, 100.0, "grid spacing of grid candidates (km)")
+    model: str = param("capacitated_mclp", doc="location model (siting registry)", choices=registry.names())
+    budget: int = param(20, 0, 1_000_000, "new facilities when none is given")
+    time_limit_s: float = param(60.0, 0.1, 86400.0, "solver time limit (s)")
+    mip_gap: float = param(0.005, 0.0, 1.0, "relative MIP gap at which the solver stops")
+    elderly_weight: float = param(1.0, 0.0, 100.0, "hospitals: weight of residents aged 65+")
+    base_year: int | None = param(None, 1900, 2200, "year of the existing provision (default: first year of the results)")
+    facilities: dict[str, dict[str, float]] = param({}, doc="per-facility-type overrides: minutes, capacity, provision")
+    districts: str = param("expansion,new_development", doc="functional regions and/or codes planned by default")
+    existing_csv: str | None = param(None, doc="existing facilities CSV (id, lon, lat, capacity, kind); else assumed")
+    candidates_csv: str | None = param(None, doc="candidate sites CSV (id, lon, lat[, capacity]); else generated")
+    travel_times: str | None = param(None, doc="demand x site minutes (CSV/Parquet); replaces the radius")
 
-    _RANGES = {"walk_speed_kmh": (0.5, 20.0), "circuity": (1.0, 3.0), "points_total": (10, 2_000_000),
-               "points_min_per_district": (1, 100_000), "urban_density_per_km2": (10.0, 1e6),
-               "urban_scale_km": (0.01, 100.0), "default_urban_share": (0.0, 1.0), "n_candidates": (1, 1_000_000),
-               "grid_km": (0.01, 100.0), "budget": (0, 1_000_000), "time_limit_s": (0.1, 86400.0),
-               "mip_gap": (0.0, 1.0), "elderly_weight": (0.0, 100.0), "base_year": (1900, 2200)}
-    _CHOICES = {"urban_kernel": ("gaussian", "exponential"), "candidates": ("kmeans", "grid"),
-                "model": registry.names()}
     _PATHS = ("existing_csv", "candidates_csv", "travel_times")
     _FAC_KEYS = {"minutes": (0.5, 240.0), "capacity": (1e-9, 1e9), "provision": (0.0, 100.0)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, source: str = "config [siting]") -> SitingSettings:
-        """Build settings from a plain dict, rejecting unknown keys and out-of-range values."""
-        out = cls()
-        known = {f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")}
-        for key, value in (d or {}).items():
-            if key not in known:
-                raise InputError(source, key, value, f"unknown siting setting; known: {', '.join(sorted(known))}")
-            if key == "district_circuity":
-                if not isinstance(value, dict):
-                    raise InputError(source, key, value, "must be a table of district code -> circuity")
-                for code, v in value.items():
-                    if not _num(v) or not 1.0 <= float(v) <= 3.0:
-                        raise InputError(source, f"district_circuity.{code}", v, "must be a number in [1, 3]")
-                out.district_circuity = {**out.district_circuity, **{str(k): float(v) for k, v in value.items()}}
-            elif key == "facilities":
-                if not isinstance(value, dict):
-                    raise InputError(source, key, value, "must be a table of facility type -> settings")
-                for name, sub in value.items():
-                    if name not in CATALOGUE:
-                        raise InputError(source, f"facilities.{name}", name, f"unknown facility; known: {', '.join(CATALOGUE)}")
-                    if not isinstance(sub, dict):
-                        raise InputError(source, f"facilities.{name}", sub, "must be a table")
-                    for k2, v2 in sub.items():
-                        if k2 not in cls._FAC_KEYS:
-                            raise InputError(source, f"facilities.{name}.{k2}", v2,
-                                             f"unknown key; known: {', '.join(cls._FAC_KEYS)}")
-                        lo, hi = cls._FAC_KEYS[k2]
-                        if not _num(v2) or not lo <= float(v2) <= hi:
-                            raise InputError(source, f"facilities.{name}.{k2}", v2, f"must be a number in [{lo}, {hi}]")
-                out.facilities = {k: dict(v) for k, v in value.items()}
-            elif key in cls._PATHS or key == "districts":
-                if not (isinstance(value, str) and value.strip()) and not (key in cls._PATHS and value is None):
-                    raise InputError(source, key, value, "must be a non-empty string" + (
-                        " (a file path)" if key in cls._PATHS else " (regions and/or district codes)"))
-                setattr(out, key, value)
-            elif key in cls._CHOICES:
-                if value not in cls._CHOICES[key]:
-                    raise InputError(source, key, value, f"must be one of {', '.join(cls._CHOICES[key])}")
-                setattr(out, key, value)
-            else:
-                if key in ("urban_scale_km", "base_year") and value is None:
-                    setattr(out, key, None)
-                    continue
-                lo, hi = cls._RANGES[key]
-                if not _num(value) or not lo <= float(value) <= hi:
-                    raise InputError(source, key, value, f"must be a number in [{lo}, {hi}]")
-                default = getattr(cls(), key)
-                is_int = isinstance(default, int) or key in ("base_year",)
-                if is_int and float(value) != int(value):
-                    raise InputError(source, key, value, "must be an integer")
-                setattr(out, key, int(value) if is_int else float(value))
+        """Build settings from a plain dict through the schema engine (types, ranges, choices, unknown
+        keys with "did you mean"), then the rules the schema cannot state (facility names and keys)."""
+        from migration_abm.schema import build, check_number, did_you_mean
+
+        out = build(cls, dict(d or {}), {}, source)
+        for name, sub in out.facilities.items():
+            if name not in CATALOGUE:
+                raise InputError(source, f"facilities.{name}", name,
+                                 f"unknown facility; known: {', '.join(CATALOGUE)}" + did_you_mean(name, CATALOGUE))
+            for k2, v2 in sub.items():
+                if k2 not in cls._FAC_KEYS:
+                    raise InputError(source, f"facilities.{name}.{k2}", v2,
+                                     f"unknown key; known: {', '.join(cls._FAC_KEYS)}")
+                lo, hi = cls._FAC_KEYS[k2]
+                check_number(v2, {"min": lo, "max": hi}, source, f"facilities.{name}.{k2}")
+        for key in (*cls._PATHS, "districts"):
+            value = getattr(out, key)
+            if value is not None and not value.strip():
+                raise InputError(source, key, value, "must be a non-empty string" + (
+                    " (a file path)" if key in cls._PATHS else " (regions and/or district codes)"))
         return out
 
     def facility(self, name: str) -> FacilityType:
@@ -195,7 +160,3 @@ class SitingSettings:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the settings (for provenance in outputs)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))

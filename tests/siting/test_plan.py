@@ -137,7 +137,7 @@ def test_p_median_through_the_cli(tmp_path, capsys) -> None:
 
 
 def test_settings_validation() -> None:
-    with pytest.raises(InputError, match="unknown siting setting"):
+    with pytest.raises(InputError, match="unknown key"):
         SitingSettings.from_dict({"walkspeed": 5})
     with pytest.raises(InputError, match="walk_speed_kmh"):
         SitingSettings.from_dict({"walk_speed_kmh": -1})
