@@ -132,6 +132,7 @@ def site_final_year(res: object, cfg: object, out_dir: Path, seed: int, progress
                                 config={"time_limit_s": MAIN_JOB_TIME_LIMIT_S, **(cfg.siting or {})},
                                 seed=seed, out_dir=target, progress=progress)
         before, after = plan.coverage_before, plan.coverage_after
+        lab = plan.assumption_label()
         print(f"{facility} {year}: {len(plan.new_sites)} new sites, weighted coverage "
-              f"{100 * before['weighted']:.1f} % → {100 * after['weighted']:.1f} % "
+              f"{100 * before['weighted']:.1f} % → {100 * after['weighted']:.1f} %{' on ' + lab if lab else ''} "
               f"(gap {100 * plan.gap:.2f} %); wrote {target}/")
