@@ -31,11 +31,9 @@ import pandas as pd
 
 from migration_abm.errors import ConfigError, InputError
 from migration_abm.observations import Observations
-from migration_abm.schema import dumps_toml, read_toml_file
+from migration_abm.schema import build, dumps_toml, param, read_toml_file
 from migration_abm.storage import atomic_path, write_text_atomic
 
-CAL_KEYS = ("name", "description", "base", "seed", "fit_until", "particles", "generations", "quantile",
-            "min_acceptance", "max_batches", "replicates", "set", "targets", "parameters", "apply_to")
 TARGET_KEYS = ("districts", "zones", "city")
 BEGIN, END = "# BEGIN CALIBRATED", "# END CALIBRATED"
 POSTERIOR = "posterior.csv"
@@ -205,6 +203,44 @@ def _frame(names: list[str], g: int, theta: np.ndarray, dist: np.ndarray, w: np.
 # --------------------------------------------------------------------------------------------------
 
 @dataclass
+class PriorBox:
+    """A uniform prior on [min, max]."""
+
+    min: float | None = param(None, doc="lower end of the uniform prior")
+    max: float | None = param(None, doc="upper end of the uniform prior")
+
+
+@dataclass
+class TargetWeights:
+    """Weights of the target groups in the ABC distance."""
+
+    districts: float = param(1.0, 0.0, None, "district censuses")
+    zones: float = param(1.0, 0.0, None, "zone (一区两群) totals")
+    city: float = param(1.0, 0.0, None, "city totals")
+
+
+@dataclass
+class CalibrationFile:
+    """The calibration TOML as the schema engine (:mod:`migration_abm.schema`) validates it."""
+
+    name: str = param("", doc="calibration name (default: the file's stem)")
+    description: str = param("", doc="free text")
+    base: str = param("", doc="base scenario TOML (relative to this file)")
+    seed: int = param(2013, 0, None, "root seed of proposals and run seeds")
+    fit_until: int = param(2013, 1900, 2200, "last year of the observations the fit may read")
+    particles: int = param(100, 4, None, "particles per generation")
+    generations: int = param(5, 1, None, "ABC-SMC generations")
+    quantile: float = param(0.5, 0.0, 1.0, "tolerance = this quantile of the previous generation's distances")
+    min_acceptance: float = param(0.02, 0.0, 1.0, "stop when the acceptance rate falls below this")
+    max_batches: int = param(20, 1, None, "simulation batches per generation at most")
+    replicates: int = param(1, 1, None, "replicates per particle")
+    set: dict[str, Any] = param({}, doc="config overrides applied to every run")
+    targets: TargetWeights = field(default_factory=TargetWeights, metadata={"doc": "target group weights"})
+    parameters: dict[str, PriorBox] = param({}, doc="calibrated config keys with their uniform prior boxes")
+    apply_to: str = param("", doc="config file whose calibrated block --apply rewrites")
+
+
+@dataclass
 class CalibrationSpec:
     """A calibration file: base config, fixed settings, prior box, ABC-SMC sizes, target weights."""
 
@@ -228,35 +264,21 @@ class CalibrationSpec:
     def from_toml(cls, path: str | Path) -> CalibrationSpec:
         path = Path(path).resolve()
         src = str(path)
-        raw = read_toml_file(path, "calibration")
-        for k in raw:
-            if k not in CAL_KEYS:
-                raise ConfigError(src, k, raw[k], f"unknown key; use one of {', '.join(CAL_KEYS)}")
+        f = build(CalibrationFile, read_toml_file(path, "calibration"), {}, src)
         params = {}
-        for key, box in raw.get("parameters", {}).items():
-            if not isinstance(box, dict) or set(box) != {"min", "max"}:
-                raise ConfigError(src, f"parameters.{key}", box, "needs exactly min and max")
-            lo, hi = box["min"], box["max"]
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) or lo >= hi:
-                raise ConfigError(src, f"parameters.{key}", box, "min and max must be numbers with min < max")
-            params[key] = (float(lo), float(hi))
+        for key, box in f.parameters.items():
+            if box.min is None or box.max is None or box.min >= box.max:
+                raise ConfigError(src, f"parameters.{key}", {"min": box.min, "max": box.max},
+                                  "needs min and max with min < max")
+            params[key] = (float(box.min), float(box.max))
         if not params:
             raise ConfigError(src, "parameters", {}, "at least one parameter to calibrate")
-        targets = raw.get("targets", {})
-        for k, v in targets.items():
-            if k not in TARGET_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(src, f"targets.{k}", v, f"weights are numbers >= 0 for {', '.join(TARGET_KEYS)}")
-        spec = cls(name=str(raw.get("name", path.stem)), base=(path.parent / raw.get("base", "")).resolve(),
-                   parameters=params, fixed=dict(raw.get("set", {})), seed=int(raw.get("seed", 2013)),
-                   fit_until=int(raw.get("fit_until", 2013)), particles=int(raw.get("particles", 100)),
-                   generations=int(raw.get("generations", 5)), quantile=float(raw.get("quantile", 0.5)),
-                   min_acceptance=float(raw.get("min_acceptance", 0.02)),
-                   max_batches=int(raw.get("max_batches", 20)), replicates=int(raw.get("replicates", 1)),
-                   weights={k: float(targets.get(k, 1.0)) for k in TARGET_KEYS},
-                   apply_to=(path.parent / raw["apply_to"]).resolve() if "apply_to" in raw else None, source=src)
-        for key, lo in (("particles", 4), ("generations", 1), ("max_batches", 1), ("replicates", 1)):
-            if getattr(spec, key) < lo:
-                raise ConfigError(src, key, getattr(spec, key), f"must be >= {lo}")
+        spec = cls(name=f.name or path.stem, base=(path.parent / f.base).resolve(), parameters=params,
+                   fixed=dict(f.set), seed=f.seed, fit_until=f.fit_until, particles=f.particles,
+                   generations=f.generations, quantile=f.quantile, min_acceptance=f.min_acceptance,
+                   max_batches=f.max_batches, replicates=f.replicates,
+                   weights={k: float(getattr(f.targets, k)) for k in TARGET_KEYS},
+                   apply_to=(path.parent / f.apply_to).resolve() if f.apply_to else None, source=src)
         if not 0 < spec.quantile < 1:
             raise ConfigError(src, "quantile", spec.quantile, "must be in (0, 1)")
         if not spec.base.is_file():
