@@ -427,7 +427,11 @@ def overlay_status(path: str | Path, code: np.ndarray) -> np.ndarray:
 def read_status(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Status codes [point, replicate] (journal included) and root attributes of a store."""
     with open_read(path) as f:
-        code, attrs = f["status/code"][()], dict(f.attrs)
+        try:
+            code, attrs = f["status/code"][()], dict(f.attrs)
+        except (KeyError, OSError) as exc:  # an SWMR reader can meet a dataset mid-resize: say so, once
+            raise InputError(str(path), "status/code", str(path),
+                             f"not readable right now ({exc}); a sweep may be writing it, retry") from None
     return overlay_status(path, code), attrs
 
 
