@@ -82,10 +82,10 @@ def start() -> None:
             raise InputError("app", "scenario", scenario_name.value, "needs a scenario with run files (not a sweep)")
         if not regions.value:
             raise InputError("app", "districts", "", "choose at least one functional region")
-        if int(budget.value) < 0:
-            raise InputError("app", "budget", budget.value, "must be >= 0")
-        if not 10 <= int(points.value) <= 2_000_000:
-            raise InputError("app", "points_total", points.value, "must be within [10, 2000000]")
+        from migration_abm.siting.settings import SitingSettings
+
+        # the siting schema's own ranges, the same as `site` and `[siting]` apply
+        SitingSettings.from_dict({"budget": int(budget.value), "points_total": int(points.value)}, "app")
     except InputError as exc:
         message.value = f"error: {exc}"
         return

@@ -24,6 +24,18 @@ PY = sys.executable
 BIN = Path(sys.executable).parent
 
 
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Terminate dask processes started by a test (workers first), killing any that hang."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def _counts(path: Path) -> int:
     """Runs recorded so far (store + journal), or -1 while the store is not there yet."""
     try:
@@ -113,14 +125,7 @@ def test_existing_dask_cluster_via_scheduler(real_toml: Path, tmp_path: Path) ->
         rc = exp_main(["sweep", str(real_toml), "--scheduler", addr, "--out", str(out), "--no-progress"])
         assert rc == 0
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _stop(procs)
     ref = tmp_path / "serial.h5"
     run_sweep(load_experiment(real_toml), ref, "serial", progress=False)
     assert store_digest(out) == store_digest(ref)
@@ -289,14 +294,7 @@ def _scheduler_file_sweep(toml: Path, tmp_path: Path) -> None:
         assert "INFO" not in proc.stderr and "distributed" not in proc.stderr, proc.stderr
         assert "dask scheduler from" in proc.stdout + proc.stderr
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _stop(procs)
     ref = tmp_path / "serial.h5"
     run_sweep(load_experiment(toml), ref, "serial", progress=False)
     assert store_digest(out) == store_digest(ref)

@@ -14,20 +14,8 @@ def small_instance(seed: int, n: int = 40, m: int = 9, radius: float = 0.25):
     return rng, cost, w, radius
 
 
-def _flow(a: np.ndarray, w: np.ndarray, cap: np.ndarray, open_cols: tuple[int, ...]) -> float:
-    arcs = [(i, j) for i in range(a.shape[0]) for j in open_cols if a[i, j]]
-    if not arcs:
-        return 0.0
-    k = len(arcs)
-    a_ub = np.zeros((a.shape[0] + len(open_cols), k))
-    for t, (i, j) in enumerate(arcs):
-        a_ub[i, t] = 1
-        a_ub[a.shape[0] + open_cols.index(j), t] = 1
-    res = linprog(-np.ones(k), A_ub=a_ub, b_ub=np.concatenate([w, cap[list(open_cols)]]), bounds=(0, None))
-    return -res.fun
-
-
 def lp_flow(a: np.ndarray, w: np.ndarray, cap: np.ndarray, open_cols: tuple[int, ...]) -> float:
+    """Maximum splittable flow of demand ``w`` to the open columns within capacity (brute-force LP check)."""
     arcs = [(i, j) for i in range(a.shape[0]) for j in open_cols if a[i, j]]
     if not arcs:
         return 0.0
