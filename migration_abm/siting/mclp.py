@@ -1,8 +1,8 @@
 """Maximal covering (MCLP): at most p new facilities maximising the covered weighted demand.
 
 ``solve_mclp`` runs named stages on a ``_Search`` state: reduce → construct (lazy greedy + swap) →
-lagrangian → lp (bound from the LP duals, valid even unconverged) → improve (kernel MILP + LP-guided
-iterated local search) → milp (reduced-cost fixing, warm-started HiGHS). Each stage after
+lagrangian → lp (bound from the LP duals, valid even unconverged) → improve (LP-guided iterated local
+search, kernel MILP, local search again) → milp (reduced-cost fixing, warm-started HiGHS). Each stage after
 ``construct`` runs only while the certified gap is above the target.
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
+from migration_abm.siting import _ils
 from migration_abm.siting._highs import relative_gap, solve_milp
 from migration_abm.siting.base import CoverageModel, SitingProblem, SolveResult, cover_from_cost
 from migration_abm.siting.coverage import coverage_matrix
@@ -35,9 +37,17 @@ LP_RESERVE_SHARE = 0.1
 #: Subgradient time before the LP: its bound is the fallback when the LP cannot finish in time
 LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE = 10.0, 0.1
 #: Coverage arcs (after reduction) from which the LP is "large": the subgradient time scales up to here
-LP_LARGE_NNZ = 200_000
-#: Share of the improvement budget the kernel MILP may use; the iterated local search gets the rest
-KERNEL_SHARE = 0.15
+LP_LARGE_NNZ = 1_000_000
+#: Shares of the improvement budget: iterated local search first, then the kernel MILP (warm-started from
+#: it), then the local search again from the kernel's solution in what is left
+ILS_FIRST_SHARE, KERNEL_SHARE = 0.7, 0.15
+#: Local-search rounds without improvement after which it stops (leaving the time to the MILP)
+ILS_STALL_ROUNDS = 3000
+#: Coverage arcs scanned per compiled call of the local search (sets its rounds per call, so the time
+#: limit is checked about every 50 ms on this machine)
+ILS_CHUNK_ARCS = 3_000_000
+#: Products beyond which the column adjacency (AᵀA) is not formed and the local search kicks anywhere
+ADJACENCY_MAX_WORK = 5e7
 
 
 def lazy_greedy_mclp(a_csc: sp.csc_matrix, w: np.ndarray, p: int, covered: np.ndarray | None = None,
@@ -73,105 +83,88 @@ def coverage_value(a_csr: sp.csr_matrix, w: np.ndarray, open_cols: np.ndarray) -
     return float(w[(a_csr @ x) > 0].sum())
 
 
-def swap_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, chosen: list[int],
-              fixed: np.ndarray, allowed: np.ndarray | None = None, time_limit: float = 10.0,
-              max_iter: int = 10000) -> list[int]:
-    """Best-improvement 1-swap local search (Teitz–Bart style) for MCLP.
+def _csc64(a_csc: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Column pointers and row indices as int64 (what the compiled search is compiled for)."""
+    return a_csc.indptr.astype(np.int64), a_csc.indices.astype(np.int64)
 
-    For every (closed k, open j) pair the change in covered weight is gain_k − loss_j + (weight covered
-    only by j that k also covers). Each iteration scores all pairs with ``bincount`` over the coverage
-    arcs, using per-row cover counts and the sum of covering open sites (= the owner where count is 1).
+
+def swap_mclp(a_csc: sp.csc_matrix, w: np.ndarray, chosen: list[int], allowed: np.ndarray | None = None,
+              time_limit: float = 10.0, chunk: int = 20) -> list[int]:
+    """Best-improvement 1-swap local search (Teitz–Bart style) for MCLP, compiled (``_ils.swap_search``).
+
+    Each iteration scans the coverage arcs once: for every closed k and open j the change in covered
+    weight is gain_k − loss_j + (weight covered only by j that k also covers). Runs to a local optimum or
+    the time limit (checked every ``chunk`` swaps).
     """
-    n, m = a_csr.shape
-    t0 = time.perf_counter()
-    chosen = [int(j) for j in chosen]
-    if not chosen:
-        return chosen
-    p = len(chosen)
-    fixed = np.asarray(fixed, dtype=np.int64)
-    row_of = np.repeat(np.arange(n), np.diff(a_csr.indptr))
-    col_of = a_csr.indices
-    ind, ptr = a_csc.indices, a_csc.indptr
-    cnt = np.zeros(n, dtype=np.int64)
-    owner = np.zeros(n, dtype=np.int64)
-    for j in chosen + fixed.tolist():
-        rows = ind[ptr[j]:ptr[j + 1]]
-        cnt[rows] += 1
-        owner[rows] += j
-    pos = np.full(m, -1, dtype=np.int64)
-    pos[chosen] = np.arange(p)
-    closed_ok = np.ones(m, dtype=bool) if allowed is None else allowed.copy()
-    closed_ok[fixed] = False
+    n, m = a_csc.shape
+    sel = np.asarray([int(j) for j in chosen], dtype=np.int64)
+    if len(sel) == 0:
+        return []
+    cp, ci = _csc64(a_csc)
+    pos, cnt, own = np.empty(m, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    _ils.cover_state(cp, ci, n, sel, pos, cnt, own)
+    ok = np.ones(m, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
     tol = 1e-9 * max(float(w.sum()), 1.0)
-    for _ in range(max_iter):
+    t0 = time.perf_counter()
+    while _ils.swap_search(cp, ci, w, sel, pos, cnt, own, ok, tol, chunk) == chunk:
         if time.perf_counter() - t0 > time_limit:
             break
-        c_arc = cnt[row_of]
-        zero = c_arc == 0
-        gain = np.bincount(col_of[zero], weights=w[row_of[zero]], minlength=m)
-        one = np.flatnonzero(c_arc == 1)
-        own_pos = pos[owner[row_of[one]]]
-        ok = own_pos >= 0  # rows whose sole cover is a swappable open site
-        one, own_pos = one[ok], own_pos[ok]
-        wt = w[row_of[one]]
-        both = np.bincount(col_of[one] * p + own_pos, weights=wt, minlength=m * p).reshape(m, p)
-        sole = np.flatnonzero(cnt == 1)
-        sole_pos = pos[owner[sole]]
-        loss = np.bincount(sole_pos[sole_pos >= 0], weights=w[sole][sole_pos >= 0], minlength=p)
-        delta = gain[:, None] - loss[None, :] + both
-        bad = ~closed_ok
-        bad[chosen] = True
-        delta[bad, :] = -np.inf
-        k, jpos = np.unravel_index(int(np.argmax(delta)), delta.shape)
-        if delta[k, jpos] <= tol:
-            break
-        j = chosen[jpos]
-        rows_j, rows_k = ind[ptr[j]:ptr[j + 1]], ind[ptr[k]:ptr[k + 1]]
-        cnt[rows_j] -= 1
-        owner[rows_j] -= j
-        cnt[rows_k] += 1
-        owner[rows_k] += k
-        pos[j], pos[k] = -1, jpos
-        chosen[jpos] = int(k)
-    return chosen
+    return [int(j) for j in sel]
 
 
-def perturb_mclp(a_csr: sp.csr_matrix, a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray,
-                 target: float, time_limit: float, seed: int = 0, max_rounds: int = 5000, stall: int = 300,
-                 accept: float = 5e-4) -> list[int]:
-    """Iterated local search: drop a few open sites, add sites drawn in proportion to ``guide`` (e.g. the
-    LP solution), re-run the swap search. Moves up to ``accept`` (relative, shrinking to 0 over the time
-    limit) worse are accepted as the current point; the best is returned. Stops at ``target`` value, the
-    time limit or after ``stall`` rounds without improvement. Seeded, so results are reproducible."""
+def column_adjacency(a_csc: sp.csc_matrix, max_work: float = ADJACENCY_MAX_WORK) -> sp.csr_matrix | None:
+    """Columns sharing a coverage row (no diagonal), or None when forming AᵀA would cost more than
+    ``max_work`` products."""
+    deg = np.diff(a_csc.tocsr().indptr).astype(float)
+    if float(deg @ deg) > max_work:
+        return None
+    b = (a_csc.T @ a_csc).tocsr()
+    b.setdiag(0)
+    b.eliminate_zeros()
+    return b
+
+
+def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray, target: float,
+                 time_limit: float, seed: int = 0, stall: int = ILS_STALL_ROUNDS, accept: float = 5e-4,
+                 allowed: np.ndarray | None = None, adjacency: sp.csr_matrix | None = None,
+                 on_improve: Callable[[list[int]], object] | None = None) -> list[int]:
+    """Iterated local search (compiled rounds, ``_ils.ils_rounds``): close 1–4 open sites near each other,
+    open sites next to them drawn in proportion to ``guide`` (e.g. the LP solution), re-run the swap
+    search. Without a column ``adjacency`` (``column_adjacency``) the sites are drawn anywhere. Moves up
+    to ``accept`` (relative, shrinking to 0 over the time limit) worse are accepted as the current point;
+    the best is returned (and each improvement passed to ``on_improve``). Stops at ``target`` value, the
+    time limit or after ``stall`` rounds without improvement. Seeded: with the same number of rounds the
+    result is the same."""
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    best = list(sel)
-    best_v = coverage_value(a_csr, w, np.asarray(best, dtype=np.int64))
+    n, m = a_csc.shape
+    best = np.asarray([int(j) for j in sel], dtype=np.int64)
+    if len(best) == 0 or len(best) >= m:
+        return [int(j) for j in best]
+    cp, ci = _csc64(a_csc)
     prob = np.maximum(np.asarray(guide, dtype=float), 0.0) + 1e-3 * max(float(np.max(guide, initial=0.0)), 1e-9)
-    p = len(best)
-    if p == 0:
-        return best
-    cur, cur_v, last = list(best), best_v, 0
-    for r in range(max_rounds):
+    ok = np.ones(m, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    ok[best] = True
+    tol = 1e-9 * max(float(w.sum()), 1.0)
+    cur = best.copy()
+    cur_v = best_v = _ils.solution_value(cp, ci, w, best)
+    rounds = max(1, min(64, ILS_CHUNK_ARCS // max(a_csc.nnz, 1)))  # a fixed schedule: seeded results
+    rng = np.random.default_rng(seed)
+    bp, bi = (np.zeros(1, np.int64),) * 2 if adjacency is None else (adjacency.indptr.astype(np.int64),
+                                                                    adjacency.indices.astype(np.int64))
+    done, last = 0, 0
+    while best_v < target and done - last <= stall:
         elapsed = time.perf_counter() - t0
-        if best_v >= target or elapsed > time_limit or r - last > stall:
+        if elapsed >= time_limit:
             break
-        k = min(p, 1 + r % 4)
-        out = set(rng.choice(p, size=k, replace=False).tolist())
-        keep = [j for i, j in enumerate(cur) if i not in out]
-        pr = prob.copy()
-        pr[keep] = 0.0
-        pr /= pr.sum()
-        add = rng.choice(len(pr), size=k, replace=False, p=pr).tolist()
-        cand = swap_mclp(a_csr, a_csc, w, keep + add, np.zeros(0, dtype=np.int64),
-                         time_limit=max(0.0, time_limit - (time.perf_counter() - t0)))
-        v = coverage_value(a_csr, w, np.asarray(cand, dtype=np.int64))
-        # accept slightly worse solutions early (threshold shrinking to zero): a walk between local optima
-        if v > cur_v - accept * cur_v * max(0.0, 1.0 - elapsed / max(time_limit, 1e-9)):
-            cur, cur_v = list(cand), v
-        if v > best_v + 1e-9:
-            best, best_v, last = list(cand), v, r
-    return best
+        shrink = max(0.0, 1.0 - elapsed / max(time_limit, 1e-9))
+        cur_v, v, hit = _ils.ils_rounds(cp, ci, bp, bi, w, prob, cur, best, ok, rng.random((rounds, 8)),
+                                        accept * cur_v * shrink, tol, adjacency is not None)
+        if v > best_v + tol:
+            best_v, last = v, done + hit
+            if on_improve is not None:
+                on_improve([int(j) for j in best])
+        done += rounds
+    return [int(j) for j in best]
 
 
 def kernel_milp_mclp(a_csr: sp.csr_matrix, w: np.ndarray, p: int, cols: np.ndarray, start: list[int],
@@ -307,6 +300,7 @@ class _Search:
         self.lp_x: np.ndarray | None = None
         self.lp_close = self.lp_open = None
         self.lsol: np.ndarray | None = None
+        self.adjacency: sp.csr_matrix | None = None
         self.status = "heuristic"
         self._reduce(a, w, p, fixed_mask)
 
@@ -363,8 +357,7 @@ class _Search:
         self.swap_time = swap_time
         self.offer(lazy_greedy_mclp(self.ac, self.wr, self.p))
         self.mark("greedy")
-        self.offer(swap_mclp(self.ar, self.ac, self.wr, self.sel, np.zeros(0, dtype=np.int64),
-                             time_limit=min(swap_time, max(self.left(), 0.0))))
+        self.offer(swap_mclp(self.ac, self.wr, self.sel, time_limit=min(swap_time, max(self.left(), 0.0))))
         self.mark("swap")
         if self.p == 0 or self.ar.shape[0] == 0:
             self.tighten(self.best, "optimal")
@@ -401,43 +394,51 @@ class _Search:
         if res.x is not None:
             self.lp_x = np.clip(res.x[:mf], 0.0, 1.0)
             cand = list(np.argsort(-self.lp_x, kind="stable")[:self.p])
-            self.offer(swap_mclp(self.ar, self.ac, self.wr, cand, np.zeros(0, dtype=np.int64),
-                                 time_limit=max(0.0, min(self.swap_time, self.left()))))
+            self.offer(swap_mclp(self.ac, self.wr, cand, time_limit=max(0.0, min(self.swap_time, self.left()))))
         self.mark("lp_round")
 
     def improve(self, budget: float) -> None:
-        """Kernel MILP (LP support + incumbent + Lagrangian solution, grown by LP value) in at most
-        ``KERNEL_SHARE`` of ``budget``, then an LP-guided iterated local search in the rest."""
+        """LP-guided iterated local search in ``ILS_FIRST_SHARE`` of ``budget``; a kernel MILP (LP support +
+        incumbent + Lagrangian solution, grown by LP value while proved) warm-started from it in
+        ``KERNEL_SHARE``; the local search again from the result in the rest."""
         end = time.perf_counter() + max(0.0, min(budget, self.left()))
         guide = self.lp_x if self.lp_x is not None else np.asarray(
             self.ar.T @ (self.lam if self.lam is not None else self.wr)).ravel()
+        target = (self.const + self.bound) * (1 - self.gap) - self.const
+        self._local_search(guide, target, ILS_FIRST_SHARE * (end - time.perf_counter()), "local_search")
         kernel = guide > 1e-6 if self.lp_x is not None else np.zeros(len(guide), bool)
         kernel[np.asarray(self.sel, dtype=np.int64)] = True
         if self.lsol is not None:
             kernel[np.asarray(self.lsol, dtype=np.int64)] = True
         rest = np.flatnonzero(~kernel)
         rest = rest[np.argsort(-guide[rest], kind="stable")]
-        k_end = time.perf_counter() + KERNEL_SHARE * (end - time.perf_counter())
+        k_end = time.perf_counter() + KERNEL_SHARE / (1 - ILS_FIRST_SHARE) * (end - time.perf_counter())
         rounds = 0
-        while time.perf_counter() < k_end - 0.02:
+        while self.searching() and time.perf_counter() < k_end - 0.02:
             ksel, _, kopt = kernel_milp_mclp(self.ar, self.wr, self.p, np.flatnonzero(kernel), self.sel,
                                              time_limit=k_end - time.perf_counter())
             rounds += 1
             if self.offer(ksel):
-                self.offer(swap_mclp(self.ar, self.ac, self.wr, self.sel, np.zeros(0, dtype=np.int64),
-                                     time_limit=max(0.0, k_end - time.perf_counter())))
-            if not kopt or len(rest) == 0 or not self.searching():
+                self.offer(swap_mclp(self.ac, self.wr, self.sel, time_limit=max(0.0, k_end - time.perf_counter())))
+            if not kopt or len(rest) == 0:
                 break
             kernel[rest[:max(self.p, 20)]] = True
             kernel[np.asarray(self.sel, dtype=np.int64)] = True
             rest = rest[max(self.p, 20):]
         self.stages["kernel_rounds"] = float(rounds)
         self.mark("kernel")
-        if self.searching() and end - time.perf_counter() > 0.02:
-            target = (self.const + self.bound) * (1 - self.gap) - self.const
-            self.offer(perturb_mclp(self.ar, self.ac, self.wr, self.sel, guide, target,
-                                    time_limit=end - time.perf_counter(), seed=self.seed))
-        self.mark("local_search")
+        self._local_search(guide, target, end - time.perf_counter(), "local_search_2", seed_offset=1)
+
+    def _local_search(self, guide: np.ndarray, target: float, seconds: float, stage: str,
+                      seed_offset: int = 0) -> None:
+        """The iterated local search from the incumbent for ``seconds`` while the gap is open."""
+        if self.searching() and seconds > 0.02:
+            if self.adjacency is None:
+                self.adjacency = column_adjacency(self.ac)
+            self.offer(perturb_mclp(self.ac, self.wr, self.sel, guide, target, time_limit=seconds,
+                                    seed=2 * self.seed + seed_offset, adjacency=self.adjacency,
+                                    on_improve=self.offer))
+        self.mark(stage)
 
     def milp(self) -> None:
         """Reduced-cost fixing from the multipliers, then HiGHS on what is left, warm-started."""
