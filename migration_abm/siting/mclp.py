@@ -431,13 +431,18 @@ class _Search:
 
     def _local_search(self, guide: np.ndarray, target: float, seconds: float, stage: str,
                       seed_offset: int = 0) -> None:
-        """The iterated local search from the incumbent for ``seconds`` while the gap is open."""
+        """The iterated local search from the incumbent for ``seconds`` while the gap is open, over the
+        columns that reduced-cost fixing (multipliers and incumbent) leaves: no better solution uses others."""
         if self.searching() and seconds > 0.02:
             if self.adjacency is None:
                 self.adjacency = column_adjacency(self.ac)
+            allowed = None
+            if self.lam is not None:
+                allowed = ~lagrangian_fixing(self.ar, self.wr, self.p, self.lam, self.best)[0]
+                self.stages[f"{stage}_columns"] = float(allowed.sum())
             self.offer(perturb_mclp(self.ac, self.wr, self.sel, guide, target, time_limit=seconds,
                                     seed=2 * self.seed + seed_offset, adjacency=self.adjacency,
-                                    on_improve=self.offer))
+                                    on_improve=self.offer, allowed=allowed))
         self.mark(stage)
 
     def milp(self) -> None:
