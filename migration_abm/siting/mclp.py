@@ -12,7 +12,6 @@ import heapq
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,9 +46,6 @@ ILS_STALL_ROUNDS = 3000
 #: Coverage arcs scanned per compiled call of the local search (sets its rounds per call, so the time
 #: limit is checked about every 50 ms on this machine)
 ILS_CHUNK_ARCS = 3_000_000
-#: Coverage arcs (after reduction) up to which the LP runs beside the local search: above, the LP is what
-#: certifies the gap and must not share the machine with it
-OVERLAP_MAX_NNZ = 300_000
 #: Products beyond which the column adjacency (AᵀA) is not formed and the local search kicks anywhere
 ADJACENCY_MAX_WORK = 5e7
 
@@ -131,14 +127,13 @@ def column_adjacency(a_csc: sp.csc_matrix, max_work: float = ADJACENCY_MAX_WORK)
 def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray, target: float,
                  time_limit: float, seed: int = 0, stall: int = ILS_STALL_ROUNDS, accept: float = 5e-4,
                  allowed: np.ndarray | None = None, adjacency: sp.csr_matrix | None = None,
-                 on_improve: Callable[[list[int]], object] | None = None,
-                 stop: Callable[[], bool] | None = None) -> list[int]:
+                 on_improve: Callable[[list[int]], object] | None = None) -> list[int]:
     """Iterated local search (compiled rounds, ``_ils.ils_rounds``): close 1–4 open sites near each other,
     open sites next to them drawn in proportion to ``guide`` (e.g. the LP solution), re-run the swap
     search. Without a column ``adjacency`` (``column_adjacency``) the sites are drawn anywhere. Moves up
     to ``accept`` (relative, shrinking to 0 over the time limit) worse are accepted as the current point;
     the best is returned (and each improvement passed to ``on_improve``). Stops at ``target`` value, the
-    time limit, after ``stall`` rounds without improvement or when ``stop()`` says so. Seeded: with the same number of rounds the
+    time limit or after ``stall`` rounds without improvement. Seeded: with the same number of rounds the
     result is the same."""
     t0 = time.perf_counter()
     n, m = a_csc.shape
@@ -159,7 +154,7 @@ def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.
     done, last = 0, 0
     while best_v < target and done - last <= stall:
         elapsed = time.perf_counter() - t0
-        if elapsed >= time_limit or (stop is not None and stop()):
+        if elapsed >= time_limit:
             break
         shrink = max(0.0, 1.0 - elapsed / max(time_limit, 1e-9))
         cur_v, v, hit = _ils.ils_rounds(cp, ci, bp, bi, w, prob, cur, best, ok, rng.random((rounds, 8)),
@@ -380,25 +375,16 @@ class _Search:
         self.tighten(bound, "lagrangian")
         self.mark(stage)
 
-    def lp(self, reserve: float, overlap: bool = False) -> None:
+    def lp(self, reserve: float) -> None:
         """LP relaxation by HiGHS IPM in all but ``reserve`` seconds. Its row duals give the bound L(λ),
-        valid whether or not the IPM converged; an LP rounding (top-p x, then swap) is offered. With
-        ``overlap`` HiGHS runs in a worker thread while the local search (guided by the multipliers so
-        far) runs here; HiGHS and the compiled search both release the GIL."""
+        valid whether or not the IPM converged; an LP rounding (top-p x, then swap) is offered. (Running
+        the local search beside it in a thread was tried: it slowed the LP more than it gained.)"""
         amat, row_hi = mclp_matrix(self.ar, self.p)
         nr, mf = self.ar.shape
-        args = (np.concatenate([np.zeros(mf), self.wr]), amat, np.full(nr + 1, -np.inf), row_hi,
-                np.zeros(mf + nr), np.ones(mf + nr), np.zeros(mf + nr, bool))
-        kw = {"maximize": True, "time_limit": max(0.05, self.left() - reserve),
-              "options": {"solver": "ipm", "run_crossover": "off"}}
-        if overlap:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                job = pool.submit(solve_milp, *args, **kw)
-                self._local_search(self._guide(), self._target(), self.left() - reserve, "lp_local_search",
-                                   seed_offset=2, stop=job.done)
-                res = job.result()
-        else:
-            res = solve_milp(*args, **kw)
+        res = solve_milp(np.concatenate([np.zeros(mf), self.wr]), amat, np.full(nr + 1, -np.inf), row_hi,
+                         np.zeros(mf + nr), np.ones(mf + nr), np.zeros(mf + nr, bool), maximize=True,
+                         time_limit=max(0.05, self.left() - reserve),
+                         options={"solver": "ipm", "run_crossover": "off"})
         self.mark("lp")
         self.stages["lp_status_optimal"] = float(res.status == "Optimal")
         if res.row_dual is not None:
@@ -453,7 +439,7 @@ class _Search:
         return (self.const + self.bound) * (1 - self.gap) - self.const
 
     def _local_search(self, guide: np.ndarray, target: float, seconds: float, stage: str,
-                      seed_offset: int = 0, stop: Callable[[], bool] | None = None) -> None:
+                      seed_offset: int = 0) -> None:
         """The iterated local search from the incumbent for ``seconds`` while the gap is open, over the
         columns that reduced-cost fixing (multipliers and incumbent) leaves: no better solution uses others."""
         if self.searching() and seconds > 0.02:
@@ -465,7 +451,7 @@ class _Search:
                 self.stages[f"{stage}_columns"] = float(allowed.sum())
             self.offer(perturb_mclp(self.ac, self.wr, self.sel, guide, target, time_limit=seconds,
                                     seed=2 * self.seed + seed_offset, adjacency=self.adjacency,
-                                    on_improve=self.offer, allowed=allowed, stop=stop))
+                                    on_improve=self.offer, allowed=allowed))
         self.mark(stage)
 
     def milp(self) -> None:
@@ -518,13 +504,12 @@ class _Search:
 
 def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None = None, *,
                time_limit: float = 60.0, gap: float = 1e-4, exact: bool = True,
-               heuristic_time: float = 1.0, seed: int = 0, overlap: bool = True) -> SolveResult:
+               heuristic_time: float = 1.0, seed: int = 0) -> SolveResult:
     """Maximal covering: at most ``p`` new columns (``fixed`` always open) maximising covered weight.
 
     Time allocation: a subgradient Lagrangian bound first, then the LP in all but a small reserve of what
     is left (its dual bound counts even if it stops early; if it fails, the Lagrangian continues from its
-    best multipliers in half the rest), with ``overlap`` (and at most ``OVERLAP_MAX_NNZ`` arcs) in a second
-    thread while the local search runs;
+    best multipliers in half the rest);
     the improvement stage then gets at least
     ``heuristic_time`` seconds, or ``IMPROVE_SHARE`` of what remains if more, and stops early at the
     target or when the local search stalls; the MILP gets the rest if enough is left. Returns the
@@ -540,7 +525,7 @@ def solve_mclp(a: sp.spmatrix, w: np.ndarray, p: int, fixed: np.ndarray | None =
     if s.searching():  # the fallback bound matters in proportion to what the LP will cost (its size)
         s.lagrangian(min(LAGRANGIAN_MAX_SECONDS, LAGRANGIAN_SHARE * time_limit * min(1.0, s.ar.nnz / LP_LARGE_NNZ)))
     if exact and s.searching():
-        s.lp(reserve=min(heuristic_time, LP_RESERVE_SHARE * s.left()), overlap=overlap and s.ar.nnz <= OVERLAP_MAX_NNZ)
+        s.lp(reserve=min(heuristic_time, LP_RESERVE_SHARE * s.left()))
         if s.lam is not None and s.searching() and s.bound_kind != "lp":
             s.lagrangian(0.5 * s.left(), lam0=s.lam, stage="lagrangian_polish")  # the LP did not finish
         if s.searching() or heuristic_time > 0:
@@ -558,14 +543,14 @@ class MCLP(CoverageModel):
 
     def __init__(self, coverage: sp.spmatrix, weights: np.ndarray | None, p: int,
                  predefined_facilities: np.ndarray | None = None, *, heuristic_time: float = 1.0,
-                 seed: int = 0, overlap: bool = True, **kw: object) -> None:
+                 seed: int = 0, **kw: object) -> None:
         super().__init__(coverage, weights, predefined_facilities, **kw)  # type: ignore[arg-type]
         if int(p) < 0:
             raise ValueError("p must be >= 0")
         if not heuristic_time >= 0:
             raise ValueError("heuristic_time must be >= 0")
         self.p = int(p)
-        self.heuristic_time, self.seed, self.overlap = float(heuristic_time), int(seed), bool(overlap)
+        self.heuristic_time, self.seed = float(heuristic_time), int(seed)
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: np.ndarray | sp.spmatrix, weights: np.ndarray | None,
@@ -593,5 +578,5 @@ class MCLP(CoverageModel):
         """Run the stages (see ``solve_mclp``) within the time limit; sets the fitted attributes."""
         self._finish(solve_mclp(self.coverage, self.weights, self.p, np.flatnonzero(self.predefined),
                                 time_limit=self.time_limit, gap=self.mip_gap, exact=self.exact,
-                                heuristic_time=self.heuristic_time, seed=self.seed, overlap=self.overlap))
+                                heuristic_time=self.heuristic_time, seed=self.seed))
         return self
