@@ -125,7 +125,7 @@ def column_adjacency(a_csc: sp.csc_matrix, max_work: float = ADJACENCY_MAX_WORK)
 
 
 def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.ndarray, target: float,
-                 time_limit: float, seed: int = 0, stall: int = ILS_STALL_ROUNDS, accept: float = 5e-4,
+                 time_limit: float, seed: int = 0, stall: int | None = None, accept: float = 5e-4,
                  allowed: np.ndarray | None = None, adjacency: sp.csr_matrix | None = None,
                  on_improve: Callable[[list[int]], object] | None = None) -> list[int]:
     """Iterated local search (compiled rounds, ``_ils.ils_rounds``): close 1–4 open sites near each other,
@@ -133,7 +133,7 @@ def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.
     search. Without a column ``adjacency`` (``column_adjacency``) the sites are drawn anywhere. Moves up
     to ``accept`` (relative, shrinking to 0 over the time limit) worse are accepted as the current point;
     the best is returned (and each improvement passed to ``on_improve``). Stops at ``target`` value, the
-    time limit or after ``stall`` rounds without improvement. Seeded: with the same number of rounds the
+    time limit or after ``stall`` (default ``ILS_STALL_ROUNDS``) rounds without improvement. Seeded: with the same number of rounds the
     result is the same."""
     t0 = time.perf_counter()
     n, m = a_csc.shape
@@ -152,6 +152,7 @@ def perturb_mclp(a_csc: sp.csc_matrix, w: np.ndarray, sel: list[int], guide: np.
     bp, bi = (np.zeros(1, np.int64),) * 2 if adjacency is None else (adjacency.indptr.astype(np.int64),
                                                                     adjacency.indices.astype(np.int64))
     done, last = 0, 0
+    stall = ILS_STALL_ROUNDS if stall is None else stall
     while best_v < target and done - last <= stall:
         elapsed = time.perf_counter() - t0
         if elapsed >= time_limit:
