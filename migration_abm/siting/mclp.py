@@ -401,26 +401,30 @@ class _Search:
 
     def improve(self, budget: float) -> None:
         """LP-guided iterated local search in ``ILS_FIRST_SHARE`` of ``budget``; a kernel MILP (LP support +
-        incumbent + Lagrangian solution, grown by LP value while proved) warm-started from it in
-        ``KERNEL_SHARE``; the local search again from the result in the rest."""
-        end = time.perf_counter() + max(0.0, min(budget, self.left()))
-        guide, target = self._guide(), self._target()
-        self._local_search(guide, target, ILS_FIRST_SHARE * (end - time.perf_counter()), "local_search")
+        incumbent + Lagrangian solution, warm-started; grown by LP value while it is proved and improves)
+        in ``KERNEL_SHARE`` of it; the local search again from the result in the rest. With the gap
+        target already met it still uses ``budget`` (the heuristic time), aiming at the bound."""
+        t0 = time.perf_counter()
+        end = t0 + max(0.0, min(budget, self.left()))
+        guide = self._guide()
+        target = self._target() if self.searching() else self.bound
+        self._local_search(guide, target, ILS_FIRST_SHARE * (end - t0), "local_search")
         kernel = guide > 1e-6 if self.lp_x is not None else np.zeros(len(guide), bool)
         kernel[np.asarray(self.sel, dtype=np.int64)] = True
         if self.lsol is not None:
             kernel[np.asarray(self.lsol, dtype=np.int64)] = True
         rest = np.flatnonzero(~kernel)
         rest = rest[np.argsort(-guide[rest], kind="stable")]
-        k_end = time.perf_counter() + KERNEL_SHARE / (1 - ILS_FIRST_SHARE) * (end - time.perf_counter())
+        k_end = min(end, time.perf_counter() + KERNEL_SHARE * (end - t0))
         rounds = 0
-        while self.searching() and time.perf_counter() < k_end - 0.02:
+        while self._improvable() and time.perf_counter() < k_end - 0.02:
             ksel, _, kopt = kernel_milp_mclp(self.ar, self.wr, self.p, np.flatnonzero(kernel), self.sel,
                                              time_limit=k_end - time.perf_counter())
             rounds += 1
-            if self.offer(ksel):
+            better = self.offer(ksel)
+            if better:
                 self.offer(swap_mclp(self.ac, self.wr, self.sel, time_limit=max(0.0, k_end - time.perf_counter())))
-            if not kopt or len(rest) == 0:
+            if not kopt or len(rest) == 0 or (rounds > 1 and not better):
                 break
             kernel[rest[:max(self.p, 20)]] = True
             kernel[np.asarray(self.sel, dtype=np.int64)] = True
@@ -428,6 +432,10 @@ class _Search:
         self.stages["kernel_rounds"] = float(rounds)
         self.mark("kernel")
         self._local_search(guide, target, end - time.perf_counter(), "local_search_2", seed_offset=1)
+
+    def _improvable(self) -> bool:
+        """Time is left and the incumbent is not proved optimal."""
+        return self.left() > 0.05 and self.best < self.bound - 1e-9 * max(abs(self.bound), 1.0)
 
     def _guide(self) -> np.ndarray:
         """Where the local search draws sites: the LP values, else Aᵀλ (multipliers), else Aᵀw."""
@@ -441,9 +449,9 @@ class _Search:
 
     def _local_search(self, guide: np.ndarray, target: float, seconds: float, stage: str,
                       seed_offset: int = 0) -> None:
-        """The iterated local search from the incumbent for ``seconds`` while the gap is open, over the
+        """The iterated local search from the incumbent for ``seconds`` unless it is proved optimal, over the
         columns that reduced-cost fixing (multipliers and incumbent) leaves: no better solution uses others."""
-        if self.searching() and seconds > 0.02:
+        if self._improvable() and seconds > 0.02:
             if self.adjacency is None:
                 self.adjacency = column_adjacency(self.ac)
             allowed = None
