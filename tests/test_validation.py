@@ -9,12 +9,14 @@ import pandas as pd
 import pytest
 
 from migration_abm.cli import main
+from migration_abm.ensemble import DISCREPANCY_DRAWS, share_discrepancy, with_share_discrepancy
 from migration_abm.geography import ZONES
 from migration_abm.observations import Observations, load_observed
 from migration_abm.validation import (
     ABM,
     ABM_OWN,
     ALLOCATED,
+    REPLICATES_ONLY,
     allocate_to_zones,
     averaged_relative_difference,
     build_tests,
@@ -100,8 +102,43 @@ def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
     by_hand = np.mean(np.abs(p10 / p10.sum() * obs.city_total(2020) / p20 - 1)[known])
     assert pers["MAPE"] == pytest.approx(by_hand)
     assert by_hand == pytest.approx(0.139, abs=0.001)  # issue 10's figure
-    rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs)
-    assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == ABM_OWN
+    rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs, 2010)
+    assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == f"{ABM_OWN}, {REPLICATES_ONLY}"
+
+
+def test_share_discrepancy_recovers_a_known_noise_and_widens_intervals() -> None:
+    """Shares perturbed by log-normal noise of sd 0.08 over 10 years: the estimator finds 0.08 (and the
+    replicates' own spread of 0.03 is not counted); with the right shares it finds about 0."""
+    rng = np.random.default_rng(5)
+    obs = rng.uniform(2e5, 2e6, 400)
+    truth_sd = 0.08
+    reps = obs * np.exp(rng.normal(0, truth_sd, 400))[None, :] * np.exp(rng.normal(0, 0.03, (60, 400)))
+    assert share_discrepancy(reps, obs, np.ones(400, bool), 10) == pytest.approx(truth_sd, rel=0.1)
+    # over 20 years the same error is sqrt(2) smaller per 10 years
+    assert share_discrepancy(reps, obs, np.ones(400, bool), 20) == pytest.approx(truth_sd / np.sqrt(2), rel=0.1)
+    exact = obs[None, :] * np.exp(rng.normal(0, 0.03, (60, 400)))
+    assert share_discrepancy(exact, obs, np.ones(400, bool), 10) < 0.01
+    # samples: city total of each replicate kept, spread grows with the horizon, none at the start year
+    pop = np.stack([np.tile(obs, (3, 1))] * 4)  # [replicate, year, district]
+    out = with_share_discrepancy(pop, np.array([2020, 2030, 2060]), 2020, 0.1, 3)
+    assert out.shape == (4 * DISCREPANCY_DRAWS, 3, 400)
+    np.testing.assert_allclose(out.sum(axis=-1), obs.sum())
+    np.testing.assert_allclose(out[:, 0], pop[0, 0][None].repeat(len(out), 0))
+    sd = np.log(out[:, 1:] / obs).std(axis=0).mean(axis=-1)
+    assert sd == pytest.approx([0.1, 0.2], rel=0.1)
+    assert with_share_discrepancy(pop, np.array([2020, 2030, 2060]), 2020, 0.0, 3) is pop
+
+
+def test_coverage_with_discrepancy_on_a_known_error() -> None:
+    """Replicates that agree on shares 10 % off: spread alone covers nothing; with a discrepancy of
+    0.1 per 10 years, the 80 % interval covers the truth (about 1.3 sd wide on each side)."""
+    obs = Observations.load()
+    p20 = obs.district_population(2020)
+    sign = np.where(np.arange(len(p20)) % 2 == 0, 1.1, 1 / 1.1)
+    reps = np.stack([p20 * sign * (1 + 0.001 * k) for k in range(5)])
+    rows = {(r["method"], r["metric"]): r["value"] for r in coverage_rows("t", 2020, reps, obs, 2010, 0.1)}
+    assert rows[(f"{ABM_OWN}, {REPLICATES_ONLY}", "coverage_80")] == 0.0
+    assert rows[(ABM_OWN, "coverage_80")] > 0.9 and rows[(ABM_OWN, "coverage_95")] == 1.0
 
 
 def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
