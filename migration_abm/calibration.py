@@ -18,6 +18,7 @@ spec's seed, so the posterior is identical serial or parallel. Reproduce with
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -357,9 +358,28 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
 # using the posterior
 # --------------------------------------------------------------------------------------------------
 
+#: columns of a posterior file that are not parameters
+POSTERIOR_META = ("generation", "particle", "distance", "weight")
+
+
+def posterior_parameters(post: pd.DataFrame, fixed: tuple[str, ...] = ()) -> list[str]:
+    """The parameter columns of a posterior table, without the keys in ``fixed``."""
+    return [c for c in post.columns if c not in (*POSTERIOR_META, *fixed)]
+
+
 def read_posterior(path: str | Path) -> pd.DataFrame:
-    """The last generation of a posterior file written by :func:`calibrate`."""
+    """The last generation of a posterior file written by :func:`calibrate` (read once per file version:
+    an ensemble or sweep asks for it once per run). Treat the table as read-only."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(str(path), "file", str(path), f"not a readable posterior ({exc})") from None
+    return _read_posterior(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_posterior(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
     try:
         table = pd.read_csv(path)
     except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -374,7 +394,7 @@ def posterior_draws(path: str | Path, n: int, seed: int) -> list[dict[str, float
     """``n`` parameter sets drawn (with replacement, by weight) from a posterior, as override dicts for
     ``Config.with_overrides``; the same seed gives the same draws."""
     post = read_posterior(path)
-    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight")]
+    names = posterior_parameters(post)
     w = post["weight"].to_numpy(float)
     idx = np.random.default_rng(np.random.SeedSequence(seed)).choice(len(post), size=n, p=w / w.sum())
     return [{k: float(post.at[i, k]) for k in names} for i in idx]

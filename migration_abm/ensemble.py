@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.config import Config
+from migration_abm.errors import InputError
 from migration_abm.geography import ZONES, Geography
 from migration_abm.model import simulate
 from migration_abm.results import Results
@@ -33,10 +34,10 @@ def posterior_config(cfg: Config, seed: np.random.SeedSequence, fixed: tuple[str
     user's explicit overrides) keep the config's value instead of the drawn one."""
     if not cfg.run.posterior:
         return cfg
-    from migration_abm.calibration import read_posterior
+    from migration_abm.calibration import posterior_parameters, read_posterior
 
     post = read_posterior(cfg.run.posterior)
-    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight", *fixed)]
+    names = posterior_parameters(post, fixed)
     w = post["weight"].to_numpy(float)
     stream = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, DRAW_SPAWN_KEY))
     i = int(np.random.default_rng(stream).choice(len(post), p=w / w.sum()))
@@ -120,7 +121,7 @@ def observed_points(geo: Geography, first_year: int, last_year: int) -> pd.DataF
         if first_year <= y <= last_year:
             try:
                 totals = obs.zone_totals(y)
-            except Exception:  # noqa: BLE001 - a census too incomplete to split: no point that year
+            except InputError:  # a census too incomplete to split: no point that year
                 continue
             rows += [{"year": y, "area": z, "value": float(v)} for z, v in zip(ZONES, totals, strict=True)]
     rows += [{"year": y, "area": "city", "value": obs.city_total(y)}

@@ -22,6 +22,8 @@ from migration_abm.calibration import (
     distance,
     fitted_block,
     posterior_draws,
+    posterior_parameters,
+    read_posterior,
     target_errors,
 )
 from migration_abm.cli import main
@@ -175,3 +177,18 @@ def test_packaged_calibration_file_parses() -> None:
     spec = CalibrationSpec.from_toml(ROOT / "experiments/calibration.toml")
     assert spec.fit_until == 2013 and len(spec.parameters) == 13
     assert spec.base_config().run.end_year == 2013
+
+
+def test_a_rewritten_posterior_is_read_again(tmp_path: Path) -> None:
+    """read_posterior is cached per file version: a new calibration written to the same path is seen."""
+    path = tmp_path / "posterior.csv"
+    frame = pd.DataFrame({"generation": [0, 1], "particle": [0, 0], "behaviour.beta_income": [1.0, 2.0],
+                          "distance": [0.1, 0.05], "weight": [1.0, 1.0]})
+    frame.to_csv(path, index=False)
+    assert read_posterior(path)["behaviour.beta_income"].tolist() == [2.0]
+    assert read_posterior(path) is read_posterior(path)
+    frame.assign(**{"behaviour.beta_income": [1.0, 33.0], "extra.key": [0.0, 0.5]}).to_csv(path, index=False)
+    again = read_posterior(path)
+    assert again["behaviour.beta_income"].tolist() == [33.0]
+    assert posterior_parameters(again) == ["behaviour.beta_income", "extra.key"]
+    assert posterior_parameters(again, ("extra.key",)) == ["behaviour.beta_income"]
