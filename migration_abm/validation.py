@@ -283,13 +283,15 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
                                     "spread and added to the other tests' intervals")
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(out / "validation_table.csv", index=False)
-    extras = flags = None
+    extras = flags = attract = None
     if temporal_runs is not None:
         geo = model_geography(config, 2010, truth)
         extras = city_level_checks(temporal_runs, load_observed(), fit_until)
         extras.to_csv(out / "city_checks.csv", index=False)
         flags = district_plausibility(geo, temporal_runs)
         flags.to_csv(out / "district_plausibility.csv", index=False)
+        attract = attractiveness_cv(geo, truth)
+        attract.to_csv(out / "attractiveness_cv.csv", index=False)
         pop = np.stack([r.arrays["population"] for r in temporal_runs])
         plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
                               out / "regions_observed_vs_simulated.png")
@@ -297,7 +299,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     if forward_config is not None and "forward" in notes:
         notes["forward"] += f"; model config `{forward_config.source}`"
     write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,
-                                                             fit_until, posterior))
+                                                             fit_until, posterior, attract))
     return table
 
 
@@ -365,6 +367,71 @@ def city_level_checks(runs: list, obs: pd.DataFrame, fit_until: int) -> pd.DataF
     return pd.DataFrame(rows).sort_values(["kind", "area", "year"], kind="stable").reset_index(drop=True)
 
 
+#: ridge penalties tried for the attractiveness regressions (chosen by leave-one-district-out error)
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0)
+
+
+def _ridge_loo(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Leave-one-out predictions of a ridge regression (standardised columns, no intercept: ``y`` and
+    ``x`` are already centred within zones) by the hat-matrix identity e_i / (1 − h_ii)."""
+    if x.shape[1] == 0:
+        return np.zeros_like(y)
+    hat = x @ np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T)
+    return y - (y - hat @ y) / (1 - np.diag(hat))
+
+
+def attractiveness_cv(geo: Geography, truth: Observations) -> pd.DataFrame:
+    """District attractiveness from data ≤ 2010 (issue 10 §3): how well interpretable district terms
+    explain each district's within-zone growth, by leave-one-district-out cross-validation.
+
+    Target: the yearly change of a district's log share of the city, 2000 → 2010, centred within its
+    一区两群 zone (zone totals are the regional part). Terms (standardised, centred within zones): log
+    distance to the centre of 渝中, log density 2010, base-year migrant stock share (registered 2007 vs
+    resident 2010, the network term). Ridge penalty chosen by the LOO error. Also scored: how the
+    2000 → 2010 fit predicts 2010 → 2020 (the terms at 2010), against zero change and the district's own
+    2000 → 2010 trend (what ``behaviour.beta_trend`` carries forward). RMSE of the yearly log change."""
+    from migration_abm.population import migrant_stock_shares
+
+    p00, p10, p20 = (truth.complete_district_population(y) for y in (2000, 2010, 2020))
+    ok = ~truth.district_imputed(2000) & ~truth.district_imputed(2020)
+    zone = geo.zone_index
+
+    def within(v: np.ndarray) -> np.ndarray:
+        out = v.astype(float).copy()
+        for z in np.unique(zone):
+            m = (zone == z) & ok
+            out[zone == z] -= out[m].mean()
+        return out
+
+    share = lambda p: p / p.sum()  # noqa: E731
+    g1 = within(np.log(share(p10) / share(p00)) / 10)
+    g2 = within(np.log(share(p20) / share(p10)) / 10)
+    d = geo.districts
+    core = d.index[d.functional_region == "core"]
+    lat0, lon0 = float(d.loc[core, "lat"].mean()), float(d.loc[core, "lon"].mean())
+    km = np.hypot((d.lat - lat0) * 111.0, (d.lon - lon0) * 111.0 * np.cos(np.radians(lat0))).to_numpy(float)
+    terms = {"log distance to 渝中": np.log1p(km), "log density 2010": np.log(p10 / d.area_km2.to_numpy(float)),
+             "migrant stock share 2010": migrant_stock_shares(geo, 2010).sum(axis=1)}
+    cols = {k: within(v) for k, v in terms.items()}
+    cols = {k: (v / v[ok].std() if v[ok].std() > 0 else v) for k, v in cols.items()}
+    rmse = lambda e: float(np.sqrt(np.mean(np.square(e))))  # noqa: E731
+    rows = [{"model": "no change (zero)", "terms": 0, "penalty": "", "LOO RMSE 2000-10": rmse(g1[ok]),
+             "RMSE 2010-20 (fit 2000-10)": rmse(g2[ok])},
+            {"model": "own 2000-10 trend carried forward", "terms": 1, "penalty": "",
+             "LOO RMSE 2000-10": np.nan, "RMSE 2010-20 (fit 2000-10)": rmse((g2 - g1)[ok])}]
+    sets = [[k] for k in cols] + [list(cols)]
+    for names in sets:
+        x = np.column_stack([cols[k][ok] for k in names])
+        loo = {lam: rmse(g1[ok] - _ridge_loo(x, g1[ok], lam)) for lam in RIDGE_PENALTIES}
+        lam = min(loo, key=loo.get)
+        coef = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ g1[ok])
+        rows.append({"model": " + ".join(names), "terms": len(names), "penalty": f"{lam:g}", "LOO RMSE 2000-10": loo[lam],
+                     "RMSE 2010-20 (fit 2000-10)": rmse(g2[ok] - x @ coef)})
+    out = pd.DataFrame(rows)
+    out.attrs["districts"] = int(ok.sum())
+    return out
+
+
 def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: int = 2022) -> pd.DataFrame:
     """Simulated 2010→2022 change per district vs the 2000→2010 census trend; flags sign reversals that
     no policy explains (growth in destination regions and decline in eco regions are policy-driven)."""
@@ -399,7 +466,7 @@ def _fmt_table(df: pd.DataFrame, pct: tuple[str, ...] = ()) -> str:
 
 def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataFrame | None,
                     flags: pd.DataFrame | None, replicates: int, config: Any, fit_until: int,
-                    posterior: str | Path | None = None) -> str:
+                    posterior: str | Path | None = None, attract: pd.DataFrame | None = None) -> str:
     """The validation report as Markdown: one summary table, one table by region and zone, checks."""
     head = (f"Config: `{getattr(config, 'source', '')}`; {replicates} replicates per test"
             f"{f', parameters drawn from the posterior `{posterior}`' if posterior else ' at the config parameters'}; "
@@ -418,4 +485,9 @@ def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataF
         parts.append(f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of "
                      "opposite sign to the 2000→2010 census trend with no policy reason).\n\n"
                      + _fmt_table(flags[flags.sign_reversed]))
+    if attract is not None:
+        parts.append("## District attractiveness from data ≤ 2010 (leave-one-district-out)\n\n"
+                     f"RMSE of the within-zone yearly change of each district's log share (per year), "
+                     f"{attract.attrs.get('districts', '')} districts with both censuses; see "
+                     "`validation.attractiveness_cv`.\n\n" + _fmt_table(attract))
     return "\n\n".join(parts) + "\n"

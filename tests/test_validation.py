@@ -17,7 +17,9 @@ from migration_abm.validation import (
     ABM_OWN,
     ALLOCATED,
     REPLICATES_ONLY,
+    _ridge_loo,
     allocate_to_zones,
+    attractiveness_cv,
     averaged_relative_difference,
     build_tests,
     coverage_rows,
@@ -169,3 +171,34 @@ def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
 def test_validate_rejects_bad_flags(tmp_path: Path) -> None:
     assert main(["validate", "--tests", "nope", "--out", str(tmp_path)]) == 2
     assert main(["validate", "--posterior", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == 2
+
+
+def test_ridge_leave_one_out_matches_refitting() -> None:
+    """The hat-matrix shortcut equals refitting the ridge without each district in turn."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    fast = _ridge_loo(x, y, 0.5)
+    for i in range(12):
+        keep = np.arange(12) != i
+        coef = np.linalg.solve(x[keep].T @ x[keep] + 0.5 * np.eye(3), x[keep].T @ y[keep])
+        assert fast[i] == pytest.approx(x[i] @ coef)
+
+
+def test_attractiveness_cv_scores_terms_against_zero_change() -> None:
+    obs = Observations.load()
+    from migration_abm.config import load_config
+    from migration_abm.geography import Geography
+
+    geo = Geography.from_config(load_config(ROOT / "configs/hindcast_2010.toml").data)
+    tab = attractiveness_cv(geo, Observations.load(geo)).set_index("model")
+    assert tab.attrs["districts"] == int((~obs.district_imputed(2000) & ~obs.district_imputed(2020)).sum())
+    zero = tab.loc["no change (zero)"]
+    # the zero model's error is the spread of the within-zone growth itself, by hand for 2000-10
+    p00, p10 = obs.complete_district_population(2000), obs.complete_district_population(2010)
+    ok = ~obs.district_imputed(2000) & ~obs.district_imputed(2020)
+    g = np.log((p10 / p10.sum()) / (p00 / p00.sum())) / 10
+    for z in range(4):
+        m = geo.zone_index == z
+        g[m] -= g[m & ok].mean()
+    assert zero["LOO RMSE 2000-10"] == pytest.approx(np.sqrt(np.mean(g[ok] ** 2)))
+    assert len(tab) == 6 and (tab["LOO RMSE 2000-10"].dropna() > 0).all()
