@@ -133,19 +133,6 @@ def score_prediction(test: str, method: str, role: str, year: int, level: str, p
 # the model
 # --------------------------------------------------------------------------------------------------
 
-def model_geography(config: Any, start_year: int, obs: Observations) -> Geography:
-    """The config's geography, with a census of ``start_year`` completed by the stated imputation rule
-    where the table lacks districts (flagged in ``pop_<year>_imputed``)."""
-    geo = Geography.from_config(config.data)
-    col = f"pop_{start_year}"
-    if col in geo.districts and geo.districts[col].isna().any():
-        table = geo.districts.copy()
-        table[f"{col}_imputed"] = table[f"{col}_imputed"] | table[col].isna()
-        table[col] = obs.complete_district_population(start_year)
-        geo = Geography(table, geo.boundaries, geo.circuity, geo.source)
-    return geo
-
-
 def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Observations,
               posterior: str | Path | None = None) -> tuple[np.ndarray, list]:
     """District populations [replicate, year, district] of ``replicates`` runs from ``start_year``.
@@ -160,7 +147,7 @@ def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Ob
         from migration_abm.calibration import posterior_draws
 
         draws = posterior_draws(posterior, replicates, seed=config.run.seed)
-    geo = model_geography(cfg, start_year, obs)
+    geo = obs.completed_geography(Geography.from_config(cfg.data), start_year)
     seeds = np.random.SeedSequence(config.run.seed).spawn(replicates)
     runs = [simulate(cfg.with_overrides(d) if d else cfg, s, until=until, geography=geo)
             for d, s in zip(draws, seeds, strict=True)]
@@ -285,7 +272,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     table.to_csv(out / "validation_table.csv", index=False)
     extras = flags = attract = None
     if temporal_runs is not None:
-        geo = model_geography(config, 2010, truth)
+        geo = truth.completed_geography(Geography.from_config(config.data), 2010)
         extras = city_level_checks(temporal_runs, load_observed(), fit_until)
         extras.to_csv(out / "city_checks.csv", index=False)
         flags = district_plausibility(geo, temporal_runs)
