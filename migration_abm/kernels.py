@@ -239,14 +239,14 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
 def considering(u, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
-    """Rows that consider moving: ``u < p[young, old, jobless, rural, district, origin + 1]`` (the
+    """Rows that consider moving: ``u < p[district, origin + 1, young, old, jobless, rural]`` (the
     stage-1 probability table, head young = 18-34, old = 60+)."""
     out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
         h = head[i]
-        q = p[int(18 <= h <= 34), int(h >= 60), int((not employed[i]) and workers[i] > 0), int(not urban[i]),
-              district[i], origin[i] + 1]
+        q = p[district[i], origin[i] + 1, int(18 <= h <= 34), int(h >= 60), int((not employed[i]) and workers[i] > 0),
+              int(not urban[i])]
         if u[i] < q:
             out[j] = i
             j += 1
@@ -269,31 +269,152 @@ def returners(u, origin, district, hukou, employed, workers, p_jobless):  # prag
 
 
 @jit
-def utilities(u, lo, home, origin, covered, children, hukou, cost_scale, stay_gain, inc, place, net,
-              common, cost, child_term, local_gain, local_child_gain):  # pragma: no cover - compiled
-    """Destination utilities of rows lo..lo+len(u) into ``u`` [rows × districts], minus each row's
-    maximum. Same terms and the same order of floating-point operations as the numpy reference in
-    :func:`migration_abm.migration.choose` (staying at ``home`` keeps the current income)."""
+def consideration_terms(region_pop, capacity, region_index, moved, natives):  # pragma: no cover - compiled
+    """(regional overload ``max(region_pop / capacity − 1, 0)`` per district, share ``moved / natives``
+    (natives at least 1) of each origin's natives living in another district)."""
+    n = len(region_index)
+    overload = np.empty(n)
+    share = np.empty(n)
+    for d in range(n):
+        r = region_index[d]
+        x = region_pop[r] / capacity[r] - 1
+        overload[d] = 0.0 if x < 0.0 else x  # np.clip(x, 0, None), NaN kept
+        share[d] = moved[d] / max(natives[d], 1.0)
+    return overload, share
+
+
+@jit
+def consideration_logits(out, base, young, old, jobless, rural, overload_coef, overload, network_coef,
+                         moved_share):  # pragma: no cover - compiled
+    """Minus the stage-1 log-odds into ``out[district, origin + 1, young, old, jobless, rural]`` (origin
+    −1 = outside): ``base + young·f + old·f + jobless·f + rural·f + overload_coef·overload[district]
+    + (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
+    District-major, so the rows of one district (stored together) read one small block of the table."""
+    n = len(overload)
+    head = np.empty((2, 2, 2, 2))
+    for a in range(2):
+        for b in range(2):
+            for c in range(2):
+                for e in range(2):
+                    x = base + young * float(a)
+                    x = x + old * float(b)
+                    x = x + jobless * float(c)
+                    head[a, b, c, e] = x + rural * float(e)
+    for d in range(n):
+        ov = overload_coef * overload[d]
+        for o in range(n + 1):
+            net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
+            for a in range(2):
+                for b in range(2):
+                    for c in range(2):
+                        for e in range(2):
+                            out[d, o, a, b, c, e] = -((head[a, b, c, e] + ov) + net)
+
+
+@jit
+def income(rows, district, sector, skill, employed, workers, wage, skill_premium, fallback):  # pragma: no cover
+    """Income of households ``rows``: ``wage[district, sector] × skill_premium[skill]`` if employed (with
+    workers), else ``fallback[district]``, times the earners (workers, at least 1)."""
+    out = np.empty(len(rows))
+    for t in range(len(rows)):
+        i = rows[t]
+        w = workers[i]
+        x = wage[district[i], sector[i]] * skill_premium[skill[i]] if employed[i] and w > 0 else fallback[district[i]]
+        out[t] = x * max(w, 1)
+    return out
+
+
+@jit
+def destination_log_args(service, pop, housing, jobs, nonfarm, find_rate, uplift, fallback, stock, natives,
+                         logs, net):  # pragma: no cover - compiled
+    """Arguments of the destination tables' logarithms: ``logs`` = [service per capita (≥ 1e-6), jobs
+    outside farming (≥ 1), expected wage unregistered, registered] per district, ``net`` = 1000 × migrant
+    stock / natives (for ``log1p``); returns the housing pressure per district."""
+    n = len(pop)
+    pressure = np.empty(n)
+    for j in range(n):
+        logs[0, j] = max(service[j] / max(pop[j], 1.0), 1e-6)
+        x = pop[j] / max(housing[j], 1.0) - 0.9
+        pressure[j] = (0.0 if x < 0.0 else x) / 0.1  # np.clip(x, 0, None) / 0.1
+        logs[1, j] = max(jobs[j, 1] + jobs[j, 2], 1.0)
+        p = min(1.0, find_rate[j] * (1 + 0.0))
+        logs[2, j] = nonfarm[j] * (p + (1 - p) * fallback)
+        p = min(1.0, find_rate[j] * (1 + uplift[j]))
+        logs[3, j] = nonfarm[j] * (p + (1 - p) * fallback)
+    for o in range(n):
+        nat = max(natives[o], 1.0)
+        for j in range(n):
+            net[o, j] = 1000.0 * stock[o, j] / nat
+    return pressure
+
+
+@jit
+def destination_terms(logs, net_log, pressure, b_service, b_housing, b_size, b_hukou, openness, b_insurance,
+                      insurance, b_trend, trend, b_income, b_network):  # pragma: no cover - compiled
+    """(inc[registered, j], net[origin (n = outside), j], common[j]) of the destination utility from the
+    logarithms of :func:`destination_log_args` (the numpy reference's terms, in its order)."""
+    n = len(pressure)
+    common = np.empty(n)
+    inc = np.empty((2, n))
+    net = np.zeros((n + 1, n))
+    for j in range(n):
+        x = b_service * logs[0, j] - b_housing * pressure[j]
+        x = x + b_size * logs[1, j]
+        x = x + b_hukou * openness[j]
+        x = x + b_insurance * insurance[j]
+        if b_trend:
+            x += b_trend * trend[j]
+        common[j] = x
+        inc[0, j] = b_income * logs[2, j]
+        inc[1, j] = b_income * logs[3, j]
+    for o in range(n):
+        for j in range(n):
+            net[o, j] = b_network * net_log[o, j]
+    return inc, net, common
+
+
+@jit
+def stay_log_args(rows, income, skill, workers, skill_premium, out):  # pragma: no cover - compiled
+    """Arguments of the stay-gain logarithms: ``out[0]`` = income (≥ 1), ``out[1]`` = the expected
+    income's skill premium × earners."""
+    for t in range(len(rows)):
+        i = rows[t]
+        out[0, t] = max(income[t], 1.0)
+        out[1, t] = skill_premium[skill[i]] * max(workers[i], 1)
+
+
+@jit
+def utilities(u, lo, rows, home, network_origin, income, stay_logs, district, platform_u, eco, coverage,
+              platform_on, kids, hukou, beta_cost, beta_income, inc, place, net, common, cost, child_term,
+              local_gain, local_child_gain):  # pragma: no cover - compiled
+    """Destination utilities of rows lo..lo+len(u) of ``rows`` into ``u`` [rows × districts], minus each
+    row's maximum. Household keys: ``home`` / ``network_origin`` (−1 → row n of the tables), registered
+    on the job platform (``platform_on``, eco-region district, ``platform_u < coverage``), children,
+    hukou district; cost scale ``beta_cost / income`` and the gain of keeping the current income when
+    staying, ``beta_income × (log income − log expected)`` (``stay_logs``). Same terms and the same order
+    of floating-point operations as the numpy reference (staying at ``home`` keeps the current income)."""
     m, n = u.shape
     for r in range(m):
-        i = lo + r
-        h = home[i]
-        cv = covered[i]
-        o = origin[i]
-        cs = cost_scale[i]
+        t = lo + r
+        i = rows[t]
+        h = home[t] if home[t] >= 0 else n
+        o = network_origin[t] if network_origin[t] >= 0 else n
+        cv = 1 if platform_on and eco[district[i]] and platform_u[i] < coverage else 0
+        cs = beta_cost / max(income[t], 1000.0)
+        ch = kids[i]
         for j in range(n):
             x = inc[cv, j] + place[h, j] + net[o, j]
             x += common[j]
             x -= cs * cost[cv, h, j]
             u[r, j] = x
-        if children[i]:
+        if ch:
             for j in range(n):
                 u[r, j] += child_term[j]
         j = hukou[i]
         if j >= 0:
-            u[r, j] += local_gain[j] + (1.0 if children[i] else 0.0) * local_child_gain[j]
+            u[r, j] += local_gain[j] + (1.0 if ch else 0.0) * local_child_gain[j]
         if h < n:
-            u[r, h] += stay_gain[i]
+            u[r, h] += beta_income * (stay_logs[0, t] - stay_logs[1, t])
             u[r, h] -= inc[cv, h]
         top = u[r, 0]
         for j in range(1, n):
@@ -431,23 +552,53 @@ def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, w
 
 @jit
 def persons_by(district, persons, n):  # pragma: no cover - compiled
-    """Persons per district (row order)."""
+    """Persons per district (row order). Rows of one district mostly follow each other: the running sum
+    of the current district stays in a register (the same additions as ``out[district[i]] += ...``)."""
     out = np.zeros(n)
+    if len(district) == 0:
+        return out
+    d0 = district[0]
+    acc = 0.0
     for i in range(len(district)):
-        out[district[i]] += persons[i]
+        d = district[i]
+        if d != d0:
+            out[d0] = acc
+            acc = out[d]
+            d0 = d
+        acc += persons[i]
+    out[d0] = acc
     return out
 
 
 @jit
 def network_stock(origin, district, persons, n):  # pragma: no cover - compiled
     """(persons per district, persons by [origin, district of residence]) in one pass (households
-    from outside Chongqing left out of the second)."""
+    from outside Chongqing left out of the second); row order, the current district's sums (all,
+    natives) kept in registers as in :func:`persons_by`."""
     pop = np.zeros(n)
     out = np.zeros((n, n))
+    if len(district) == 0:
+        return pop, out
+    d0 = district[0]
+    acc = 0.0
+    nat = 0.0
     for i in range(len(origin)):
-        pop[district[i]] += persons[i]
-        if origin[i] >= 0:
-            out[origin[i], district[i]] += persons[i]
+        d = district[i]
+        if d != d0:
+            pop[d0] = acc
+            out[d0, d0] = nat
+            acc = pop[d]
+            nat = out[d, d]
+            d0 = d
+        p = persons[i]
+        acc += p
+        o = origin[i]
+        if o == d:
+            nat += p
+        elif o >= 0:
+            out[o, d] += p
+    pop[d0] = acc
+    out[d0, d0] = nat
     return pop, out
 
 
