@@ -239,14 +239,14 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
 def considering(u, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
-    """Rows that consider moving: ``u < p[district, origin + 1, young, old, jobless, rural]`` (the
-    stage-1 probability table, head young = 18-34, old = 60+)."""
+    """Rows that consider moving: ``u < p[district, origin + 1, age class, jobless, rural]`` (the stage-1
+    probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
     out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
         h = head[i]
-        q = p[district[i], origin[i] + 1, int(18 <= h <= 34), int(h >= 60), int((not employed[i]) and workers[i] > 0),
-              int(not urban[i])]
+        q = p[district[i], origin[i] + 1, (1 if 18 <= h <= 34 else 0) + (2 if h >= 60 else 0),
+              int((not employed[i]) and workers[i] > 0), int(not urban[i])]
         if u[i] < q:
             out[j] = i
             j += 1
@@ -286,29 +286,36 @@ def consideration_terms(region_pop, capacity, region_index, moved, natives):  # 
 @jit
 def consideration_logits(out, base, young, old, jobless, rural, overload_coef, overload, network_coef,
                          moved_share):  # pragma: no cover - compiled
-    """Minus the stage-1 log-odds into ``out[district, origin + 1, young, old, jobless, rural]`` (origin
-    −1 = outside): ``base + young·f + old·f + jobless·f + rural·f + overload_coef·overload[district]
-    + (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
-    District-major, so the rows of one district (stored together) read one small block of the table."""
+    """Minus the stage-1 log-odds into ``out[district, origin + 1, age class, jobless, rural]`` (origin −1
+    = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+): ``base + young·f +
+    old·f + jobless·f + rural·f + overload_coef·overload[district] + (network_coef·moved_share[origin])·f``
+    summed in that order, as the numpy reference broadcasts it. District-major, so the rows of one
+    district (stored together) read one small block of the table."""
     n = len(overload)
-    head = np.empty((2, 2, 2, 2))
-    for a in range(2):
-        for b in range(2):
-            for c in range(2):
-                for e in range(2):
-                    x = base + young * float(a)
-                    x = x + old * float(b)
-                    x = x + jobless * float(c)
-                    head[a, b, c, e] = x + rural * float(e)
+    head = np.empty((3, 2, 2))
+    for a in range(3):
+        for c in range(2):
+            for e in range(2):
+                x = base + young * (1.0 if a == 1 else 0.0)
+                x = x + old * (1.0 if a == 2 else 0.0)
+                x = x + jobless * float(c)
+                head[a, c, e] = x + rural * float(e)
     for d in range(n):
         ov = overload_coef * overload[d]
         for o in range(n + 1):
             net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
-            for a in range(2):
-                for b in range(2):
-                    for c in range(2):
-                        for e in range(2):
-                            out[d, o, a, b, c, e] = -((head[a, b, c, e] + ov) + net)
+            for a in range(3):
+                for c in range(2):
+                    for e in range(2):
+                        out[d, o, a, c, e] = -((head[a, c, e] + ov) + net)
+
+
+@jit
+def logistic_of_exp(p):  # pragma: no cover - compiled
+    """``p ← 1 / (1 + p)`` in place (``p`` = exp(−x): the logistic of x)."""
+    flat = p.reshape(p.size)
+    for i in range(len(flat)):
+        flat[i] = 1.0 / (1.0 + flat[i])
 
 
 @jit
@@ -425,18 +432,40 @@ def utilities(u, lo, rows, home, network_origin, income, stay_logs, district, pl
 
 @jit
 def inverse_cdf(w, draw, out, lo):  # pragma: no cover - compiled
-    """Choice per row of exp-utilities ``w``: the number of cumulative sums below ``draw × total``."""
+    """Choice per row of exp-utilities ``w``: the number of cumulative sums below ``draw × total``.
+    Four rows at a time, so their running sums (each in row order) overlap in the pipeline."""
     m, n = w.shape
-    for r in range(m):
-        acc = 0.0
-        for j in range(n):
-            acc += w[r, j]
-            w[r, j] = acc
-        t = draw[r] * acc
-        c = 0
-        for j in range(n):
-            c += w[r, j] < t
-        out[lo + r] = min(c, n - 1)
+    r = 0
+    while r < m:
+        k = min(4, m - r)
+        a0 = a1 = a2 = a3 = 0.0
+        if k == 4:
+            for j in range(n):
+                a0 += w[r, j]
+                w[r, j] = a0
+                a1 += w[r + 1, j]
+                w[r + 1, j] = a1
+                a2 += w[r + 2, j]
+                w[r + 2, j] = a2
+                a3 += w[r + 3, j]
+                w[r + 3, j] = a3
+        else:
+            for j in range(n):
+                a0 += w[r, j]
+                w[r, j] = a0
+        for q in range(k):
+            total = a0 if q == 0 else (a1 if q == 1 else (a2 if q == 2 else a3))
+            if k < 4 and q > 0:
+                total = 0.0
+                for j in range(n):
+                    total += w[r + q, j]
+                    w[r + q, j] = total
+            t = draw[r + q] * total
+            c = 0
+            for j in range(n):
+                c += w[r + q, j] < t
+            out[lo + r + q] = min(c, n - 1)
+        r += k
 
 
 @jit

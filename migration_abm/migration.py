@@ -229,18 +229,18 @@ def _region_sums(model: Model, values: np.ndarray) -> np.ndarray:
 
 
 def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray) -> np.ndarray:
-    """Stage-1 probability of considering a move, P[district, origin + 1, young, old, jobless, rural]
+    """Stage-1 probability of considering a move, P[district, origin + 1, age class, jobless, rural]
     (origin −1 = outside Chongqing): logistic in the household's head age (18-34, 60+), joblessness,
     rural residence, its region's overload and the share of its origin's natives living elsewhere
     (the log-odds summed by kernels.consideration_logits, the logistic by numpy)."""
     b, n = model.cfg.behaviour, model.geo.n
     overload, moved_share = consideration_terms(model, pop, stock, natives)
-    p = np.empty((n, n + 1, 2, 2, 2, 2))
+    p = np.empty((n, n + 1, 3, 2, 2))
     kernels.consideration_logits(p, logit(b.consider_base), b.consider_young, b.consider_old, b.consider_unemployed,
                                  b.consider_rural, b.consider_overload, overload, b.consider_network, moved_share)
     np.exp(p, out=p)
-    np.add(p, 1.0, out=p)
-    return np.divide(1.0, p, out=p)
+    kernels.logistic_of_exp(p)
+    return p
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
