@@ -193,34 +193,104 @@ def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employe
 
 
 @jit
-def hukou_candidates(in_region, district, urban, hukou, hukou_ag, years_here, employed, local_conversion,
-                     min_years, need_job):  # pragma: no cover - compiled
-    """Rows eligible for local urban hukou in one office's districts: urban residents without local
-    hukou (or with agricultural hukou when local conversion is on), resident ``min_years``, employed if
-    ``need_job``."""
-    out = np.empty(len(district), np.int64)
+def hukou_candidates(region, min_years, need_job, district, urban, hukou, hukou_ag, years_here, employed,
+                     local_conversion):  # pragma: no cover - compiled
+    """Rows eligible for local urban hukou, for every regional office in one pass: urban residents
+    without local hukou (or with agricultural hukou when local conversion is on), resident
+    ``min_years[r]``, employed if ``need_job[r]`` (r = ``region[district]``).
+    Returns the rows grouped by region, in row order within each, and each region's start (and the end)."""
+    n_regions = len(min_years)
+    found = np.empty(len(district), np.int64)
     j = 0
-    for i in range(len(district)):
+    for i in range(len(district)):  # branch-free: the conditions are unpredictable row to row
         d = district[i]
-        if (in_region[d] and urban[i] and (hukou[i] != d or (hukou_ag[i] and local_conversion))
-                and years_here[i] >= min_years and (employed[i] or not need_job)):
-            out[j] = i
-            j += 1
-    return out[:j]
+        r = region[d]
+        ok = urban[i] & ((hukou[i] != d) | (hukou_ag[i] & local_conversion))
+        ok &= (years_here[i] >= min_years[r]) & (employed[i] | (not need_job[r]))
+        found[j] = i
+        j += ok
+    start = np.zeros(n_regions + 1, np.int64)
+    for t in range(j):
+        start[region[district[found[t]]] + 1] += 1
+    for r in range(n_regions):
+        start[r + 1] += start[r]
+    out = np.empty(j, np.int64)
+    fill = start[:n_regions].copy()
+    for t in range(j):
+        r = region[district[found[t]]]
+        out[fill[r]] = found[t]
+        fill[r] += 1
+    return out, start
 
 
 @jit
-def spare_adults(ages, adult_age):  # pragma: no cover - compiled
-    """Mask of every adult but the first of each household (``adult & (cumsum(adult) >= 2)``)."""
+def draw_ages(ages, size, cdf, u):  # pragma: no cover - compiled
+    """Member ages: slot c < ``size[i]`` of row i gets the first age whose ``cdf`` exceeds the next
+    uniform (row-major), the rest are empty (−1): ``rng.choice(len(cdf), p=pmf)``'s inverse-CDF draw."""
     n, k = ages.shape
-    out = np.zeros((n, k), np.bool_)
+    j = 0
     for i in range(n):
+        for c in range(k):
+            if c < size[i]:
+                x = u[j]
+                j += 1
+                lo, hi = 0, len(cdf)
+                while lo < hi:  # searchsorted(cdf, x, side="right")
+                    mid = (lo + hi) // 2
+                    if cdf[mid] <= x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                ages[i, c] = lo
+            else:
+                ages[i, c] = -1
+
+
+@jit
+def adultless(ages, adult_age):  # pragma: no cover - compiled
+    """Rows without a member aged ``adult_age`` or more, and the number of spare adults (every adult but
+    the first of each household)."""
+    n, k = ages.shape
+    out = np.empty(n, np.int64)
+    j = 0
+    spare = 0
+    for i in range(n):
+        seen = 0
+        for c in range(k):
+            seen += ages[i, c] >= adult_age
+        out[j] = i
+        j += seen == 0
+        spare += max(seen - 1, 0)
+    return out[:j], spare
+
+
+@jit
+def swap_in_adults(ages, needy, pick, adult_age):  # pragma: no cover - compiled
+    """Swap the first member of each row ``needy[t]`` with spare adult number ``pick[t]`` (spare adults
+    counted in row-major order, as :func:`adultless` counts them)."""
+    n, k = ages.shape
+    order = np.argsort(pick)
+    dr = np.empty(len(pick), np.int64)
+    dc = np.empty(len(pick), np.int64)
+    t = 0
+    rank = 0
+    for i in range(n):
+        if t == len(order):
+            break
         seen = 0
         for c in range(k):
             if ages[i, c] >= adult_age:
                 seen += 1
-                out[i, c] = seen >= 2
-    return out
+                if seen >= 2:
+                    while t < len(order) and pick[order[t]] == rank:
+                        dr[order[t]] = i
+                        dc[order[t]] = c
+                        t += 1
+                    rank += 1
+    for q in range(len(pick)):
+        a = ages[needy[q], 0]
+        ages[needy[q], 0] = ages[dr[q], dc[q]]
+        ages[dr[q], dc[q]] = a
 
 
 @jit

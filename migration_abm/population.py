@@ -252,9 +252,11 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     district = np.repeat(np.arange(geo.n, dtype=np.int16), n_d)
     n = len(district)
     size = np.minimum(1 + rng.poisson(p.household_size - 1, n), K)
-    ages = np.full((n, K), NO_MEMBER, dtype=np.int8)
-    slot = np.arange(K)[None, :] < size[:, None]
-    ages[slot] = rng.choice(AGE_MAX + 1, size=int(slot.sum()), p=age_pmf(cfg)).astype(np.int8)
+    ages = np.empty((n, K), dtype=np.int8)
+    # ages from age_pmf as rng.choice(AGE_MAX + 1, size=members, p=age_pmf) draws them, row-major
+    cdf = age_pmf(cfg).cumsum()
+    cdf /= cdf[-1]
+    kernels.draw_ages(ages, size, cdf, rng.random(int(size.sum())))
     _give_every_household_an_adult(ages, rng)
     hh = Households(
         ages=-np.sort(-ages, axis=1), district=district, urban=np.zeros(n, bool),
@@ -305,21 +307,14 @@ def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int
 
 
 def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -> None:
-    """Swap a child of each adult-less household with a spare adult of another household."""
-    adult = ages >= 18
-    n_adults = adult.sum(axis=1)
-    needy = np.flatnonzero(n_adults == 0)
+    """Swap a child of each adult-less household with a spare adult (every adult but the first of
+    households with 2+ adults, row-major) of another household, spare adults picked at random."""
+    needy, spare = kernels.adultless(ages, 18)
     if not len(needy):
         return
-    # spare adults: every adult but the first of households with 2+ adults
-    spare_mask = kernels.spare_adults(ages, 18)
-    donors_r, donors_c = np.nonzero(spare_mask)
-    if len(donors_r) < len(needy):
+    if spare < len(needy):
         raise ValueError("age structure has too few adults to give every household one")
-    pick = rng.choice(len(donors_r), size=len(needy), replace=False)
-    dr, dc = donors_r[pick], donors_c[pick]
-    needy_col = np.zeros(len(needy), dtype=np.int64)  # swap the first member of each needy household
-    ages[needy, needy_col], ages[dr, dc] = ages[dr, dc].copy(), ages[needy, needy_col].copy()
+    kernels.swap_in_adults(ages, needy, rng.choice(spare, size=len(needy), replace=False), 18)
 
 
 # --------------------------------------------------------------------------------------------------
