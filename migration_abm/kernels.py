@@ -234,14 +234,10 @@ def draw_ages(ages, size, cdf, u):  # pragma: no cover - compiled
             if c < size[i]:
                 x = u[j]
                 j += 1
-                lo, hi = 0, len(cdf)
-                while lo < hi:  # searchsorted(cdf, x, side="right")
-                    mid = (lo + hi) // 2
-                    if cdf[mid] <= x:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                ages[i, c] = lo
+                below = 0  # searchsorted(cdf, x, side="right"): cdf is sorted, so count the entries <= x
+                for a in range(len(cdf)):
+                    below += cdf[a] <= x
+                ages[i, c] = below
             else:
                 ages[i, c] = -1
 

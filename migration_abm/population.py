@@ -26,6 +26,7 @@ WORK_AGES = (16, 64)
 COUNTS = (("size", np.int8), ("workers", np.int8), ("kids", np.bool_), ("fertile", np.int8),
           ("persons", np.float64))
 GROWTH = 1.25  # spare capacity factor when a column buffer must grow
+SETUP_BLOCK = 1 << 20  # rows per block of member-age draws in the synthesis
 
 
 @dataclass
@@ -253,10 +254,16 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     n = len(district)
     size = np.minimum(1 + rng.poisson(p.household_size - 1, n), K)
     ages = np.empty((n, K), dtype=np.int8)
-    # ages from age_pmf as rng.choice(AGE_MAX + 1, size=members, p=age_pmf) draws them, row-major
+    # ages from age_pmf as rng.choice(AGE_MAX + 1, size=members, p=age_pmf) draws them, row-major; the
+    # uniforms in blocks of rows drawn into one reused buffer (the same stream as one call)
     cdf = age_pmf(cfg).cumsum()
     cdf /= cdf[-1]
-    kernels.draw_ages(ages, size, cdf, rng.random(int(size.sum())))
+    bounds = np.append(np.arange(0, n, SETUP_BLOCK), n)
+    members = np.diff(np.concatenate([[0], np.cumsum(size)])[bounds])  # per block
+    buf = np.empty(max(n, int(members.max(initial=0))))
+    for b in range(len(members)):
+        lo, hi = bounds[b], bounds[b + 1]
+        kernels.draw_ages(ages[lo:hi], size[lo:hi], cdf, rng.random(out=buf[:members[b]]))
     _give_every_household_an_adult(ages, rng)
     hh = Households(
         ages=-np.sort(-ages, axis=1), district=district, urban=np.zeros(n, bool),
@@ -268,29 +275,32 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     members = np.bincount(district, weights=hh.size(), minlength=geo.n)
     hh.weight = (pop / members)[district]
     hh.invalidate()
-    hh.urban = rng.random(n) < base_urban_share(geo, cfg, year)[district]
-    hh.hukou_ag = ~hh.urban | (rng.random(n) < p.urban_agricultural_hukou_share)
-    u = rng.random(n)
+    u = buf[:n]  # each rng.random(out=u) draws what rng.random(n) would, without a fresh array
+    hh.urban = rng.random(out=u) < base_urban_share(geo, cfg, year)[district]
+    hh.hukou_ag = ~hh.urban | (rng.random(out=u) < p.urban_agricultural_hukou_share)
+    rng.random(out=u)
     hi = np.where(hh.urban, p.high_skill_share_urban, p.high_skill_share_rural)
     lo = np.where(hh.urban, p.low_skill_share_urban, p.low_skill_share_rural)
-    hh.skill = np.where(u < lo, 0, np.where(u < 1 - hi, 1, 2)).astype(np.int8)
+    hh.skill = np.where(u < lo, np.int8(0), np.where(u < 1 - hi, np.int8(1), np.int8(2)))
     has_workers = hh.workers() > 0
-    hh.employed = has_workers & (rng.random(n) < cfg.economy.employment_rate)
+    hh.employed = has_workers & (rng.random(out=u) < cfg.economy.employment_rate)
     services_share = np.array([cfg.economy.urban_services_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
-    farm = ~hh.urban & (rng.random(n) < cfg.economy.rural_agriculture_share)
-    serv = rng.random(n) < services_share[district]
-    hh.sector = np.where(farm, 0, np.where(serv, 2, 1)).astype(np.int8)
+    farm = ~hh.urban & (rng.random(out=u) < cfg.economy.rural_agriculture_share)
+    serv = rng.random(out=u) < services_share[district]
+    hh.sector = np.where(farm, np.int8(0), np.where(serv, np.int8(2), np.int8(1)))
     if p.migrant_stock:
-        _assign_migrant_stock(hh, geo, cfg, year, rng)
+        _assign_migrant_stock(hh, geo, cfg, year, rng, u)
     return hh
 
 
-def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int, rng: np.random.Generator) -> None:
+def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int, rng: np.random.Generator,
+                          buf: np.ndarray) -> None:
     """Give a share of each district's households a hukou (and origin) elsewhere: the base-year stock of
-    migrants (:func:`migrant_stock_shares`); a ``migrant_outside_share`` of it comes from outside."""
+    migrants (:func:`migrant_stock_shares`); a ``migrant_outside_share`` of it comes from outside
+    (``buf``: a float64 work buffer of ``hh.n``)."""
     shares = migrant_stock_shares(geo, year)
     total = shares.sum(axis=1)
-    u = rng.random(hh.n)
+    u = rng.random(out=buf)
     is_migrant = u < total[hh.district]
     rows = np.flatnonzero(is_migrant)
     outside = rng.random(len(rows)) < cfg.population.migrant_outside_share
