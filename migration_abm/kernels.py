@@ -109,7 +109,7 @@ def add_births(ages, size, persons, weight, rows, births, district, n):  # pragm
 
 @jit
 def young_members(ages, lo, hi):  # pragma: no cover - compiled
-    """(row, slot) of every member aged lo..hi who is not the head, in row-major order."""
+    """Number of members aged lo..hi who are not the head."""
     n, k = ages.shape
     count = 0
     for i in range(n):
@@ -118,19 +118,39 @@ def young_members(ages, lo, hi):  # pragma: no cover - compiled
             if a < 0:
                 break
             count += lo <= a <= hi
-    r = np.empty(count, np.int64)
-    s = np.empty(count, np.int64)
+    return count
+
+
+@jit
+def leaving_members(ages, lo, hi, u, rate):  # pragma: no cover - compiled
+    """(row, slot) of the members aged lo..hi who are not the head (row-major, as :func:`young_members`
+    counts them) whose uniform ``u[j]`` is below ``rate``."""
+    r = np.empty(len(u), np.int64)
+    s = np.empty(len(u), np.int64)
+    n, k = ages.shape
     j = 0
+    m = 0
     for i in range(n):
         for c in range(1, k):
             a = ages[i, c]
             if a < 0:
                 break
             if lo <= a <= hi:
-                r[j] = i
-                s[j] = c
+                r[m] = i
+                s[m] = c
+                m += u[j] < rate
                 j += 1
-    return r, s
+    return r[:m].copy(), s[:m].copy()
+
+
+@jit
+def nonzero_rows(x, out):  # pragma: no cover - compiled
+    """Rows with ``x != 0`` into ``out`` (in order); returns their number."""
+    j = 0
+    for i in range(len(x)):
+        out[j] = i
+        j += x[i] != 0
+    return j
 
 
 @jit

@@ -97,12 +97,12 @@ class Households:
             setattr(self, name, arr[:m])
         self._counts = {name: arr[:m] for name, arr in counts.items()}
 
-    def scratch(self, slot: int, size: int | None = None) -> np.ndarray:
-        """A float64 work buffer of ``size`` (default ``n``) elements, kept from year to year so the
-        yearly loop does not allocate (and page-fault) large temporaries."""
-        name, size = f"scratch{slot}", self.n if size is None else size
+    def scratch(self, slot: int, size: int | None = None, dtype: type = np.float64) -> np.ndarray:
+        """A work buffer of ``size`` (default ``n``) elements, kept from year to year so the yearly loop
+        does not allocate (and page-fault) large temporaries."""
+        name, size = f"scratch{slot}{np.dtype(dtype).char}", self.n if size is None else size
         if len(self._store.get(name, ())) < size:
-            self._store[name] = np.empty(int(size * GROWTH) + 1024)
+            self._store[name] = np.empty(int(size * GROWTH) + 1024, dtype)
         return self._store[name][:size]
 
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
@@ -348,7 +348,8 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
     of adults are women). A household with no free slot cannot add a child. Returns births (persons)
     per district."""
     counts = hh.counts()
-    at_risk = np.flatnonzero(counts["fertile"])
+    at_risk = hh.scratch(3, dtype=np.int64)
+    at_risk = at_risk[:kernels.nonzero_rows(counts["fertile"], at_risk)]
     births = rng.binomial(counts["fertile"][at_risk], cfg.demography.fertility_rate / 40.0)
     return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
                               hh.district, n_districts)
@@ -357,9 +358,8 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
     """Young adults (20-29) who are not the head leave to form a one-person household in the same
     place. Returns the new households (caller appends them); removes the members from their parents."""
-    r, c = kernels.young_members(hh.ages, 20, 29)
-    go = rng.random(out=hh.scratch(2, len(r))) < cfg.demography.leave_home_rate
-    r, c = r[go], c[go]
+    u = rng.random(out=hh.scratch(2, kernels.young_members(hh.ages, 20, 29)))  # one uniform per candidate
+    r, c = kernels.leaving_members(hh.ages, 20, 29, u, cfg.demography.leave_home_rate)
     new = hh.take(r)
     k = hh.ages.shape[1]
     new.ages = np.full((len(r), k), NO_MEMBER, dtype=np.int8)
