@@ -18,6 +18,7 @@ spec's seed, so the posterior is identical serial or parallel. Reproduce with
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import time
@@ -34,7 +35,7 @@ from migration_abm.observations import Observations
 from migration_abm.schema import build, dumps_toml, param, read_toml_file
 from migration_abm.storage import atomic_path, write_text_atomic
 
-TARGET_KEYS = ("districts", "zones", "city")
+TARGET_KEYS = ("districts", "zones", "city", "backcast")
 BEGIN, END = "# BEGIN CALIBRATED", "# END CALIBRATED"
 POSTERIOR = "posterior.csv"
 
@@ -217,6 +218,7 @@ class TargetWeights:
     districts: float = param(1.0, 0.0, None, "district censuses")
     zones: float = param(1.0, 0.0, None, "zone (一区两群) totals")
     city: float = param(1.0, 0.0, None, "city totals")
+    backcast: float = param(1.0, 0.0, None, "district shares at the base start year, run from `backcast_from`")
 
 
 @dataclass
@@ -234,6 +236,8 @@ class CalibrationFile:
     min_acceptance: float = param(0.02, 0.0, 1.0, "stop when the acceptance rate falls below this")
     max_batches: int = param(20, 1, None, "simulation batches per generation at most")
     replicates: int = param(1, 1, None, "replicates per particle")
+    backcast_from: int = param(0, 0, 2200, "also run every particle from this census to the base config's start "
+                               "year and fit the district shares of the start-year census there (0 = off)")
     set: dict[str, Any] = param({}, doc="config overrides applied to every run")
     targets: TargetWeights = field(default_factory=TargetWeights, metadata={"doc": "target group weights"})
     parameters: dict[str, PriorBox] = param({}, doc="calibrated config keys with their uniform prior boxes")
@@ -256,6 +260,7 @@ class CalibrationSpec:
     min_acceptance: float = 0.02
     max_batches: int = 20
     replicates: int = 1
+    backcast_from: int = 0
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TARGET_KEYS, 1.0))
     apply_to: Path | None = None
     source: str = "<dict>"
@@ -276,7 +281,7 @@ class CalibrationSpec:
         spec = cls(name=f.name or path.stem, base=(path.parent / f.base).resolve(), parameters=params,
                    fixed=dict(f.set), seed=f.seed, fit_until=f.fit_until, particles=f.particles,
                    generations=f.generations, quantile=f.quantile, min_acceptance=f.min_acceptance,
-                   max_batches=f.max_batches, replicates=f.replicates,
+                   max_batches=f.max_batches, replicates=f.replicates, backcast_from=f.backcast_from,
                    weights={k: float(getattr(f.targets, k)) for k in TARGET_KEYS},
                    apply_to=(path.parent / f.apply_to).resolve() if f.apply_to else None, source=src)
         if not 0 < spec.quantile < 1:
@@ -296,34 +301,72 @@ class CalibrationSpec:
         return cfg.with_overrides({"run.end_year": self.fit_until}, source=f"{self.source} [fit_until]")
 
 
+def simulate_from_census(config: Any, seed: Any) -> Any:
+    """Run function for backcast sweeps: ``model.simulate`` from a census the district table may lack
+    districts of, completed by the observations' stated imputation rule (as the validation does)."""
+    from migration_abm.geography import Geography
+    from migration_abm.model import simulate
+
+    geo = Geography.from_config(config.data)
+    return simulate(config, seed, geography=Observations.load(geo).completed_geography(geo, config.run.start_year))
+
+
+def share_errors(pop: np.ndarray, observed: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Relative errors of district shares of the city (``pop`` [..., district]) over the known districts."""
+    share = pop / pop.sum(axis=-1, keepdims=True)
+    return (share / (observed / observed.sum()) - 1)[..., known]
+
+
 def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers: int | None, resume: bool,
                     progress: bool) -> Callable[[np.ndarray, int, int], np.ndarray]:
-    """A batch simulator for :func:`abc_smc`: one sweep store per generation and batch under ``out``."""
+    """A batch simulator for :func:`abc_smc`: one sweep store per generation and batch under ``out``
+    (and, with ``backcast_from``, a second store of the same particles run from that census)."""
     from migration_abm.experiments import Experiment, load_sweep, run_sweep
     from migration_abm.geography import Geography
 
     base = spec.base_config()
     geo = Geography.from_config(base.data)
-    targets = build_targets(obs, base.run.start_year, spec.fit_until)
+    start = base.run.start_year
+    targets = build_targets(obs, start, spec.fit_until)
     if not targets:
-        raise ConfigError(spec.source, "fit_until", spec.fit_until,
-                          f"no observation after {base.run.start_year} up to it to fit")
+        raise ConfigError(spec.source, "fit_until", spec.fit_until, f"no observation after {start} up to it to fit")
     names = list(spec.parameters)
+    back = None
+    if spec.backcast_from:
+        seen = obs.until(spec.fit_until)
+        if spec.backcast_from >= start or not {spec.backcast_from, start} <= set(seen.census_years()):
+            raise ConfigError(spec.source, "backcast_from", spec.backcast_from, f"needs a census before the base "
+                              f"start year {start} and one at {start} (censuses: {seen.census_years()})")
+        back = base.with_overrides({"run.start_year": spec.backcast_from, "run.end_year": start},
+                                   source=f"{spec.source} [backcast_from]")
+        observed, known = seen.complete_district_population(start), ~seen.district_imputed(start)
 
-    def simulate(theta: np.ndarray, generation: int, batch: int) -> np.ndarray:
-        scenarios = {f"p{i}": base.with_overrides(dict(zip(names, map(float, row), strict=True)))
+    def sweep(cfg: Any, theta: np.ndarray, name: str, tag: str, seed: int,
+              run_function: str | None) -> tuple[np.ndarray, np.ndarray]:
+        scenarios = {f"p{i}": cfg.with_overrides(dict(zip(names, map(float, row), strict=True)))
                      for i, row in enumerate(theta)}
-        exp = Experiment.from_dict({"name": f"{spec.name}_g{generation}_b{batch}", "scenarios": scenarios,
-                                    "seed": spec.seed * 1000 + generation * 50 + batch,
-                                    "replicates": spec.replicates, "common_random_numbers": False,
-                                    "outputs": ["population"]}, base_dir=spec.base.parent, source=spec.source)
-        store = out / f"gen{generation:02d}_batch{batch:02d}.h5"
+        raw = {"name": name, "scenarios": scenarios, "seed": seed, "replicates": spec.replicates,
+               "common_random_numbers": False, "outputs": ["population"]}
+        exp = Experiment.from_dict(raw | ({"run_function": run_function} if run_function else {}),
+                                   base_dir=spec.base.parent, source=spec.source)
+        store = out / f"{tag}.h5"
         done = run_sweep(exp, store, "process" if (workers or 1) > 1 else "serial", workers=workers,
                          resume=resume and store.exists(), overwrite=not resume, progress=progress)
         if done.interrupted:
             raise KeyboardInterrupt  # stop the whole calibration; `--resume` continues from the stores
-        pop = np.nanmean(load_sweep(store).array("population"), axis=1)  # [point, year, district]
-        return distance(target_errors(pop, np.asarray(exp.years), geo, targets), spec.weights)
+        return np.nanmean(load_sweep(store).array("population"), axis=1), np.asarray(exp.years)  # [point, year, district]
+
+    def simulate(theta: np.ndarray, generation: int, batch: int) -> np.ndarray:
+        seed = spec.seed * 1000 + generation * 50 + batch
+        tag = f"gen{generation:02d}_batch{batch:02d}"
+        name = f"{spec.name}_g{generation}_b{batch}"
+        pop, years = sweep(base, theta, name, tag, seed, None)
+        errors = target_errors(pop, years, geo, targets)
+        if back is not None:
+            past, _ = sweep(back, theta, f"{name}_backcast", f"{tag}_backcast", seed,
+                            f"{__name__}:simulate_from_census")
+            errors[f"backcast_{start}"] = share_errors(past[:, -1], observed, known)
+        return distance(errors, spec.weights)
 
     return simulate
 
@@ -342,7 +385,7 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
     final = res.final()
     best = final.loc[final["distance"].idxmin()]
     summary = {"fitted": {k: _round(float(best[k])) for k in spec.parameters}, "distance": float(best["distance"]),
-               "runs": int(res.generations["proposed"].sum()) * spec.replicates, "seconds": elapsed,
+               "runs": int(res.generations["proposed"].sum()) * spec.replicates * (2 if spec.backcast_from else 1), "seconds": elapsed,
                "fit_until": spec.fit_until, "date": dt.date.today().isoformat(), "spec": spec.source,
                "posterior": str(out / POSTERIOR), "generations": res.generations.to_dict("records")}
     with atomic_path(out / POSTERIOR) as tmp:
@@ -357,9 +400,28 @@ def calibrate(spec: CalibrationSpec, out_dir: str | Path, workers: int | None = 
 # using the posterior
 # --------------------------------------------------------------------------------------------------
 
+#: columns of a posterior file that are not parameters
+POSTERIOR_META = ("generation", "particle", "distance", "weight")
+
+
+def posterior_parameters(post: pd.DataFrame, fixed: tuple[str, ...] = ()) -> list[str]:
+    """The parameter columns of a posterior table, without the keys in ``fixed``."""
+    return [c for c in post.columns if c not in (*POSTERIOR_META, *fixed)]
+
+
 def read_posterior(path: str | Path) -> pd.DataFrame:
-    """The last generation of a posterior file written by :func:`calibrate`."""
+    """The last generation of a posterior file written by :func:`calibrate` (read once per file version:
+    an ensemble or sweep asks for it once per run). Treat the table as read-only."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(str(path), "file", str(path), f"not a readable posterior ({exc})") from None
+    return _read_posterior(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_posterior(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
     try:
         table = pd.read_csv(path)
     except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -374,7 +436,7 @@ def posterior_draws(path: str | Path, n: int, seed: int) -> list[dict[str, float
     """``n`` parameter sets drawn (with replacement, by weight) from a posterior, as override dicts for
     ``Config.with_overrides``; the same seed gives the same draws."""
     post = read_posterior(path)
-    names = [c for c in post.columns if c not in ("generation", "particle", "distance", "weight")]
+    names = posterior_parameters(post)
     w = post["weight"].to_numpy(float)
     idx = np.random.default_rng(np.random.SeedSequence(seed)).choice(len(post), size=n, p=w / w.sum())
     return [{k: float(post.at[i, k]) for k in names} for i in idx]
@@ -434,7 +496,10 @@ def report(summary: dict[str, Any], res: AbcResult, spec: CalibrationSpec) -> st
     w = final["weight"].to_numpy()
     lines = [f"# Calibration `{spec.name}` (ABC-SMC)", "",
              f"Targets: every district census, zone total and city total after the base config's start year up to "
-             f"fit_until = {spec.fit_until} (weights {spec.weights}). Distance: root of the weighted mean of each "
+             f"fit_until = {spec.fit_until}"
+             + (f", and the district shares of the base start-year census in runs from the {spec.backcast_from} "
+                "census (group 'backcast')" if spec.backcast_from else "")
+             + f" (weights {spec.weights}). Distance: root of the weighted mean of each "
              f"target group's mean squared relative error. Uniform prior on the box below; {spec.particles} "
              f"particles, ε = {spec.quantile:.0%} quantile of the previous generation's distances. "
              f"{summary['runs']} runs in {summary['seconds']:.0f} s.", "", "## Generations", "",

@@ -32,6 +32,9 @@ class RunConfig:
     households_per_agent: float = _p(100.0, 1.0, 1e6, "households represented by one agent row (1 = full scale)")
     posterior: str = _p("", doc="calibration posterior CSV (written by `calibrate --apply`) whose draws give "
                         "ensemble projections (`run --replicates`) their parameter uncertainty; '' = none")
+    share_discrepancy_sd: float = _p(0.0, 0.0, 1.0, "model discrepancy of the bands: log sd over 10 years of a district's "
+                                     "share of the city beyond the replicates' spread (scaled by √(years/10); "
+                                     "`migration-abm validate` estimates it from the 2000→2010 backcast); 0 = none")
 
 
 @dataclass

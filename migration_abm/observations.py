@@ -139,6 +139,17 @@ class Observations:
         rows = self._rows(DISTRICT, year).set_index("area")
         return rows["imputed"].reindex(self.geography.codes).fillna(True).to_numpy(bool)
 
+    def completed_geography(self, geo: Geography, year: int) -> Geography:
+        """``geo`` with its census of ``year`` completed by :meth:`complete_district_population` where
+        the table lacks districts (flagged in ``pop_<year>_imputed``): a run can start from that year."""
+        col = f"pop_{year}"
+        if col not in geo.districts or not geo.districts[col].isna().any():
+            return geo
+        table = geo.districts.copy()
+        table[f"{col}_imputed"] = table[f"{col}_imputed"] | table[col].isna()
+        table[col] = self.complete_district_population(year)
+        return Geography(table, geo.boundaries, geo.circuity, geo.source)
+
     def complete_district_population(self, year: int) -> np.ndarray:
         """Census of ``year`` with missing districts imputed by the stated rule.
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from migration_abm.baselines import BASELINES, Baseline, RegionalInterpolation
+from migration_abm.baselines import BASELINES, Baseline, RegionalInterpolation, ShareTrend
 from migration_abm.errors import InputError
 from migration_abm.geography import REGIONS, ZONES, Geography
 from migration_abm.observations import DISTRICT, Observations, load_observed, log_interpolate
@@ -28,6 +28,10 @@ TESTS = ("temporal", "allocation", "backcast", "forward")
 ABM = "ABM (median of replicates)"
 ABM_OWN = "ABM, own city total"
 ALLOCATED = "[allocated to the given zone totals]"
+REPLICATES_ONLY = "replicate spread only"
+#: the model combined with the share trend (equal weights): averages of methods are hard to beat
+COMBINED = "mean of ABM and district share trend"
+TREND = ShareTrend.name
 #: Methods that need zone totals of the target period and are therefore left out of the backcast.
 REGIONAL = ("regional interpolation × census shares within zones", "mean of share trend and regional interpolation")
 
@@ -129,19 +133,6 @@ def score_prediction(test: str, method: str, role: str, year: int, level: str, p
 # the model
 # --------------------------------------------------------------------------------------------------
 
-def model_geography(config: Any, start_year: int, obs: Observations) -> Geography:
-    """The config's geography, with a census of ``start_year`` completed by the stated imputation rule
-    where the table lacks districts (flagged in ``pop_<year>_imputed``)."""
-    geo = Geography.from_config(config.data)
-    col = f"pop_{start_year}"
-    if col in geo.districts and geo.districts[col].isna().any():
-        table = geo.districts.copy()
-        table[f"{col}_imputed"] = table[f"{col}_imputed"] | table[col].isna()
-        table[col] = obs.complete_district_population(start_year)
-        geo = Geography(table, geo.boundaries, geo.circuity, geo.source)
-    return geo
-
-
 def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Observations,
               posterior: str | Path | None = None) -> tuple[np.ndarray, list]:
     """District populations [replicate, year, district] of ``replicates`` runs from ``start_year``.
@@ -156,7 +147,7 @@ def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Ob
         from migration_abm.calibration import posterior_draws
 
         draws = posterior_draws(posterior, replicates, seed=config.run.seed)
-    geo = model_geography(cfg, start_year, obs)
+    geo = obs.completed_geography(Geography.from_config(cfg.data), start_year)
     seeds = np.random.SeedSequence(config.run.seed).spawn(replicates)
     runs = [simulate(cfg.with_overrides(d) if d else cfg, s, until=until, geography=geo)
             for d, s in zip(draws, seeds, strict=True)]
@@ -168,8 +159,9 @@ def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Ob
 # --------------------------------------------------------------------------------------------------
 
 def run_test(test: Test, truth: Observations, model_pop: np.ndarray | None, model_years: np.ndarray | None,
-             baselines: tuple[type[Baseline], ...] = BASELINES) -> pd.DataFrame:
-    """Score every baseline (fitted on ``test.fit`` only) and the model runs on the test's targets."""
+             baselines: tuple[type[Baseline], ...] = BASELINES, share_sd: float = 0.0) -> pd.DataFrame:
+    """Score every baseline (fitted on ``test.fit`` only) and the model runs on the test's targets;
+    ``share_sd`` is the model discrepancy added to the model's intervals (:func:`coverage_rows`)."""
     rows: list[dict[str, Any]] = []
     given = RegionalInterpolation().fit(test.fit) if test.allocate else None
     fitted = []
@@ -192,28 +184,50 @@ def run_test(test: Test, truth: Observations, model_pop: np.ndarray | None, mode
             preds[ABM] = np.median(reps / reps.sum(axis=1, keepdims=True), axis=0) * total
             if not test.allocate:
                 preds[ABM_OWN] = np.median(reps, axis=0)
+            if TREND in preds:
+                preds[COMBINED] = (preds[ABM] + preds[TREND]) / 2
         for name, pop in preds.items():
             rows += score_prediction(test.name, name, role, year, level, pop, truth)
             if given is not None:
                 alloc = allocate_to_zones(truth.geography, pop, log_interpolate(given.points_, year))
                 rows += score_prediction(test.name, f"{name} {ALLOCATED}", role, year, level, alloc, truth)
         if role == "predicted" and ABM_OWN in preds and level == "district":
-            rows += coverage_rows(test.name, year, model_pop[:, t], truth)
+            rows += coverage_rows(test.name, year, model_pop[:, t], truth, test.start_year, share_sd)
     return pd.DataFrame(rows)
 
 
-def coverage_rows(test: str, year: int, reps: np.ndarray, truth: Observations) -> list[dict[str, Any]]:
-    """Share of known districts whose census value lies inside the model's 80 % and 95 % intervals."""
+def coverage_rows(test: str, year: int, reps: np.ndarray, truth: Observations, start_year: int,
+                  share_sd: float = 0.0) -> list[dict[str, Any]]:
+    """Share of known districts whose census value lies inside the model's 80 % and 95 % intervals: of
+    the replicates alone, and (``share_sd`` > 0) with the share discrepancy added as in the projections."""
+    from migration_abm.ensemble import with_share_discrepancy
+
     obs = truth.district_population(year)
     known = ~truth.district_imputed(year)
+    samples = {f"{ABM_OWN}, {REPLICATES_ONLY}": reps}
+    if share_sd > 0:
+        seed = np.random.SeedSequence([year, start_year])
+        samples[ABM_OWN] = with_share_discrepancy(reps[:, None], np.array([year]), start_year, share_sd, seed)[:, 0]
     rows = []
-    for level in (0.80, 0.95):
-        lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        inside = (obs >= lo) & (obs <= hi)
-        rows.append({"test": test, "method": ABM_OWN, "role": "predicted", "year": year, "level": "district",
-                     "area": "all", "metric": f"coverage_{round(100 * level)}",
-                     "value": float(inside[known].mean())})
+    for method, sample in samples.items():
+        for level in (0.80, 0.95):
+            lo, hi = np.quantile(sample, [(1 - level) / 2, (1 + level) / 2], axis=0)
+            inside = (obs >= lo) & (obs <= hi)
+            rows.append({"test": test, "method": method, "role": "predicted", "year": year, "level": "district",
+                         "area": "all", "metric": f"coverage_{round(100 * level)}",
+                         "value": float(inside[known].mean())})
     return rows
+
+
+def backcast_discrepancy(model_pop: np.ndarray, years: np.ndarray, truth: Observations, start_year: int,
+                         year: int) -> float:
+    """The share discrepancy (:func:`ensemble.share_discrepancy`) of the model's own prediction of
+    ``year``'s census from ``start_year`` — measured on data the temporal test may see (both ≤ 2010)."""
+    from migration_abm.ensemble import share_discrepancy
+
+    reps = model_pop[:, int(np.flatnonzero(years == year)[0])]
+    return share_discrepancy(reps, truth.complete_district_population(year), ~truth.district_imputed(year),
+                             year - start_year)
 
 
 def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until: int = 2013,
@@ -235,7 +249,9 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     out.mkdir(parents=True, exist_ok=True)
     truth = observations if observations is not None else Observations.load()
     parts, notes, temporal_runs = [], {}, None
-    for test in build_tests(truth, fit_until, tests):
+    # the backcast runs first: its error on the 2010 districts sizes the discrepancy term of the intervals
+    share_sd = float(config.run.share_discrepancy_sd)
+    for test in sorted(build_tests(truth, fit_until, tests), key=lambda t: t.name != "backcast"):
         until = max([*test.predicted, *test.fitted])
         model_pop = years = None
         if replicates > 0:
@@ -245,17 +261,24 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
             years = runs[0].years
             if test.name == "temporal":
                 temporal_runs = runs
-        parts.append(run_test(test, truth, model_pop, years))
+        parts.append(run_test(test, truth, model_pop, years, share_sd=0.0 if test.name == "backcast" else share_sd))
         notes[test.name] = test.note
+        if test.name == "backcast" and model_pop is not None:
+            share_sd = backcast_discrepancy(model_pop, years, truth, test.start_year, 2010)
+            notes["discrepancy"] = (f"share discrepancy of the intervals: {share_sd:.4f} (log sd per 10 years), "
+                                    "measured on this backcast's 2010 district shares beyond the replicates' "
+                                    "spread and added to the other tests' intervals")
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(out / "validation_table.csv", index=False)
-    extras = flags = None
+    extras = flags = attract = None
     if temporal_runs is not None:
-        geo = model_geography(config, 2010, truth)
+        geo = truth.completed_geography(Geography.from_config(config.data), 2010)
         extras = city_level_checks(temporal_runs, load_observed(), fit_until)
         extras.to_csv(out / "city_checks.csv", index=False)
         flags = district_plausibility(geo, temporal_runs)
         flags.to_csv(out / "district_plausibility.csv", index=False)
+        attract = attractiveness_cv(geo, truth)
+        attract.to_csv(out / "attractiveness_cv.csv", index=False)
         pop = np.stack([r.arrays["population"] for r in temporal_runs])
         plot_validation_bands(temporal_runs[0].years, geo.to_zones(pop), load_observed(), list(ZONES),
                               out / "regions_observed_vs_simulated.png")
@@ -263,7 +286,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
     if forward_config is not None and "forward" in notes:
         notes["forward"] += f"; model config `{forward_config.source}`"
     write_text_atomic(out / "validation.md", render_markdown(table, notes, extras, flags, replicates, config,
-                                                             fit_until, posterior))
+                                                             fit_until, posterior, attract))
     return table
 
 
@@ -331,6 +354,71 @@ def city_level_checks(runs: list, obs: pd.DataFrame, fit_until: int) -> pd.DataF
     return pd.DataFrame(rows).sort_values(["kind", "area", "year"], kind="stable").reset_index(drop=True)
 
 
+#: ridge penalties tried for the attractiveness regressions (chosen by leave-one-district-out error)
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0)
+
+
+def _ridge_loo(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Leave-one-out predictions of a ridge regression (standardised columns, no intercept: ``y`` and
+    ``x`` are already centred within zones) by the hat-matrix identity e_i / (1 − h_ii)."""
+    if x.shape[1] == 0:
+        return np.zeros_like(y)
+    hat = x @ np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T)
+    return y - (y - hat @ y) / (1 - np.diag(hat))
+
+
+def attractiveness_cv(geo: Geography, truth: Observations) -> pd.DataFrame:
+    """District attractiveness from data ≤ 2010 (issue 10 §3): how well interpretable district terms
+    explain each district's within-zone growth, by leave-one-district-out cross-validation.
+
+    Target: the yearly change of a district's log share of the city, 2000 → 2010, centred within its
+    一区两群 zone (zone totals are the regional part). Terms (standardised, centred within zones): log
+    distance to the centre of 渝中, log density 2010, base-year migrant stock share (registered 2007 vs
+    resident 2010, the network term). Ridge penalty chosen by the LOO error. Also scored: how the
+    2000 → 2010 fit predicts 2010 → 2020 (the terms at 2010), against zero change and the district's own
+    2000 → 2010 trend (what ``behaviour.beta_trend`` carries forward). RMSE of the yearly log change."""
+    from migration_abm.population import migrant_stock_shares
+
+    p00, p10, p20 = (truth.complete_district_population(y) for y in (2000, 2010, 2020))
+    ok = ~truth.district_imputed(2000) & ~truth.district_imputed(2020)
+    zone = geo.zone_index
+
+    def within(v: np.ndarray) -> np.ndarray:
+        out = v.astype(float).copy()
+        for z in np.unique(zone):
+            m = (zone == z) & ok
+            out[zone == z] -= out[m].mean()
+        return out
+
+    share = lambda p: p / p.sum()  # noqa: E731
+    g1 = within(np.log(share(p10) / share(p00)) / 10)
+    g2 = within(np.log(share(p20) / share(p10)) / 10)
+    d = geo.districts
+    core = d.index[d.functional_region == "core"]
+    lat0, lon0 = float(d.loc[core, "lat"].mean()), float(d.loc[core, "lon"].mean())
+    km = np.hypot((d.lat - lat0) * 111.0, (d.lon - lon0) * 111.0 * np.cos(np.radians(lat0))).to_numpy(float)
+    terms = {"log distance to 渝中": np.log1p(km), "log density 2010": np.log(p10 / d.area_km2.to_numpy(float)),
+             "migrant stock share 2010": migrant_stock_shares(geo, 2010).sum(axis=1)}
+    cols = {k: within(v) for k, v in terms.items()}
+    cols = {k: (v / v[ok].std() if v[ok].std() > 0 else v) for k, v in cols.items()}
+    rmse = lambda e: float(np.sqrt(np.mean(np.square(e))))  # noqa: E731
+    rows = [{"model": "no change (zero)", "terms": 0, "penalty": "", "LOO RMSE 2000-10": rmse(g1[ok]),
+             "RMSE 2010-20 (fit 2000-10)": rmse(g2[ok])},
+            {"model": "own 2000-10 trend carried forward", "terms": 1, "penalty": "",
+             "LOO RMSE 2000-10": np.nan, "RMSE 2010-20 (fit 2000-10)": rmse((g2 - g1)[ok])}]
+    sets = [[k] for k in cols] + [list(cols)]
+    for names in sets:
+        x = np.column_stack([cols[k][ok] for k in names])
+        loo = {lam: rmse(g1[ok] - _ridge_loo(x, g1[ok], lam)) for lam in RIDGE_PENALTIES}
+        lam = min(loo, key=loo.get)
+        coef = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ g1[ok])
+        rows.append({"model": " + ".join(names), "terms": len(names), "penalty": f"{lam:g}", "LOO RMSE 2000-10": loo[lam],
+                     "RMSE 2010-20 (fit 2000-10)": rmse(g2[ok] - x @ coef)})
+    out = pd.DataFrame(rows)
+    out.attrs["districts"] = int(ok.sum())
+    return out
+
+
 def district_plausibility(geo: Geography, runs: list, start: int = 2010, end: int = 2022) -> pd.DataFrame:
     """Simulated 2010→2022 change per district vs the 2000→2010 census trend; flags sign reversals that
     no policy explains (growth in destination regions and decline in eco regions are policy-driven)."""
@@ -365,7 +453,7 @@ def _fmt_table(df: pd.DataFrame, pct: tuple[str, ...] = ()) -> str:
 
 def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataFrame | None,
                     flags: pd.DataFrame | None, replicates: int, config: Any, fit_until: int,
-                    posterior: str | Path | None = None) -> str:
+                    posterior: str | Path | None = None, attract: pd.DataFrame | None = None) -> str:
     """The validation report as Markdown: one summary table, one table by region and zone, checks."""
     head = (f"Config: `{getattr(config, 'source', '')}`; {replicates} replicates per test"
             f"{f', parameters drawn from the posterior `{posterior}`' if posterior else ' at the config parameters'}; "
@@ -384,4 +472,9 @@ def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataF
         parts.append(f"## District plausibility\n\n{n_flag} district(s) flagged (simulated 2010→2022 change of "
                      "opposite sign to the 2000→2010 census trend with no policy reason).\n\n"
                      + _fmt_table(flags[flags.sign_reversed]))
+    if attract is not None:
+        parts.append("## District attractiveness from data ≤ 2010 (leave-one-district-out)\n\n"
+                     f"RMSE of the within-zone yearly change of each district's log share (per year), "
+                     f"{attract.attrs.get('districts', '')} districts with both censuses; see "
+                     "`validation.attractiveness_cv`.\n\n" + _fmt_table(attract))
     return "\n\n".join(parts) + "\n"

@@ -21,7 +21,11 @@ from migration_abm.calibration import (
     calibrate,
     distance,
     fitted_block,
+    model_simulator,
     posterior_draws,
+    posterior_parameters,
+    read_posterior,
+    share_errors,
     target_errors,
 )
 from migration_abm.cli import main
@@ -175,3 +179,47 @@ def test_packaged_calibration_file_parses() -> None:
     spec = CalibrationSpec.from_toml(ROOT / "experiments/calibration.toml")
     assert spec.fit_until == 2013 and len(spec.parameters) == 13
     assert spec.base_config().run.end_year == 2013
+
+
+def test_a_rewritten_posterior_is_read_again(tmp_path: Path) -> None:
+    """read_posterior is cached per file version: a new calibration written to the same path is seen."""
+    path = tmp_path / "posterior.csv"
+    frame = pd.DataFrame({"generation": [0, 1], "particle": [0, 0], "behaviour.beta_income": [1.0, 2.0],
+                          "distance": [0.1, 0.05], "weight": [1.0, 1.0]})
+    frame.to_csv(path, index=False)
+    assert read_posterior(path)["behaviour.beta_income"].tolist() == [2.0]
+    assert read_posterior(path) is read_posterior(path)
+    frame.assign(**{"behaviour.beta_income": [1.0, 33.0], "extra.key": [0.0, 0.5]}).to_csv(path, index=False)
+    again = read_posterior(path)
+    assert again["behaviour.beta_income"].tolist() == [33.0]
+    assert posterior_parameters(again) == ["behaviour.beta_income", "extra.key"]
+    assert posterior_parameters(again, ("extra.key",)) == ["behaviour.beta_income"]
+
+
+def test_backcast_runs_fit_the_start_census_shares(tmp_path: Path) -> None:
+    """With backcast_from, every particle also runs from the 2000 census, and its 2010 district shares
+    enter the distance as one more group: recomputed here from the backcast store by hand."""
+    from migration_abm.experiments import load_sweep
+
+    plain = CalibrationSpec.from_toml(_spec(tmp_path, generations="1"))
+    back = replace(plain, backcast_from=2000, name="b")
+    obs = Observations.load()
+    calibrate(plain, tmp_path / "plain", workers=1, progress=False)
+    calibrate(back, tmp_path / "back", workers=1, progress=False)
+    a, b = (pd.read_csv(tmp_path / d / POSTERIOR) for d in ("plain", "back"))
+    np.testing.assert_array_equal(a["behaviour.consider_base"], b["behaviour.consider_base"])  # same proposals
+    pop = np.nanmean(load_sweep(tmp_path / "back" / "gen00_batch00_backcast.h5").array("population"), axis=1)
+    assert pop.shape[1] == 11  # 2000 … 2010
+    errs = share_errors(pop[:, -1], obs.complete_district_population(2010), ~obs.district_imputed(2010))
+    groups = len(build_targets(obs, 2010, 2013))  # zones 2013, city 2013
+    expected = np.sqrt((groups * a["distance"].to_numpy() ** 2 + np.mean(errs ** 2, axis=1)) / (groups + 1))
+    np.testing.assert_allclose(b["distance"].to_numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(share_errors(np.array([[1.0, 3.0]]), np.array([2.0, 2.0]), np.array([True, True])),
+                               [[-0.5, 0.5]])
+
+
+def test_backcast_needs_an_earlier_census(tmp_path: Path) -> None:
+    spec = CalibrationSpec.from_toml(_spec(tmp_path))
+    for year in (2010, 1990):
+        with pytest.raises(ConfigError, match="backcast_from"):
+            model_simulator(replace(spec, backcast_from=year), tmp_path, Observations.load(), 1, False, False)

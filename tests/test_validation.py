@@ -9,13 +9,17 @@ import pandas as pd
 import pytest
 
 from migration_abm.cli import main
+from migration_abm.ensemble import DISCREPANCY_DRAWS, share_discrepancy, with_share_discrepancy
 from migration_abm.geography import ZONES
 from migration_abm.observations import Observations, load_observed
 from migration_abm.validation import (
     ABM,
     ABM_OWN,
     ALLOCATED,
+    REPLICATES_ONLY,
+    _ridge_loo,
     allocate_to_zones,
+    attractiveness_cv,
     averaged_relative_difference,
     build_tests,
     coverage_rows,
@@ -100,8 +104,43 @@ def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
     by_hand = np.mean(np.abs(p10 / p10.sum() * obs.city_total(2020) / p20 - 1)[known])
     assert pers["MAPE"] == pytest.approx(by_hand)
     assert by_hand == pytest.approx(0.139, abs=0.001)  # issue 10's figure
-    rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs)
-    assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == ABM_OWN
+    rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs, 2010)
+    assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == f"{ABM_OWN}, {REPLICATES_ONLY}"
+
+
+def test_share_discrepancy_recovers_a_known_noise_and_widens_intervals() -> None:
+    """Shares perturbed by log-normal noise of sd 0.08 over 10 years: the estimator finds 0.08 (and the
+    replicates' own spread of 0.03 is not counted); with the right shares it finds about 0."""
+    rng = np.random.default_rng(5)
+    obs = rng.uniform(2e5, 2e6, 400)
+    truth_sd = 0.08
+    reps = obs * np.exp(rng.normal(0, truth_sd, 400))[None, :] * np.exp(rng.normal(0, 0.03, (60, 400)))
+    assert share_discrepancy(reps, obs, np.ones(400, bool), 10) == pytest.approx(truth_sd, rel=0.1)
+    # over 20 years the same error is sqrt(2) smaller per 10 years
+    assert share_discrepancy(reps, obs, np.ones(400, bool), 20) == pytest.approx(truth_sd / np.sqrt(2), rel=0.1)
+    exact = obs[None, :] * np.exp(rng.normal(0, 0.03, (60, 400)))
+    assert share_discrepancy(exact, obs, np.ones(400, bool), 10) < 0.01
+    # samples: city total of each replicate kept, spread grows with the horizon, none at the start year
+    pop = np.stack([np.tile(obs, (3, 1))] * 4)  # [replicate, year, district]
+    out = with_share_discrepancy(pop, np.array([2020, 2030, 2060]), 2020, 0.1, 3)
+    assert out.shape == (4 * DISCREPANCY_DRAWS, 3, 400)
+    np.testing.assert_allclose(out.sum(axis=-1), obs.sum())
+    np.testing.assert_allclose(out[:, 0], pop[0, 0][None].repeat(len(out), 0))
+    sd = np.log(out[:, 1:] / obs).std(axis=0).mean(axis=-1)
+    assert sd == pytest.approx([0.1, 0.2], rel=0.1)
+    assert with_share_discrepancy(pop, np.array([2020, 2030, 2060]), 2020, 0.0, 3) is pop
+
+
+def test_coverage_with_discrepancy_on_a_known_error() -> None:
+    """Replicates that agree on shares 10 % off: spread alone covers nothing; with a discrepancy of
+    0.1 per 10 years, the 80 % interval covers the truth (about 1.3 sd wide on each side)."""
+    obs = Observations.load()
+    p20 = obs.district_population(2020)
+    sign = np.where(np.arange(len(p20)) % 2 == 0, 1.1, 1 / 1.1)
+    reps = np.stack([p20 * sign * (1 + 0.001 * k) for k in range(5)])
+    rows = {(r["method"], r["metric"]): r["value"] for r in coverage_rows("t", 2020, reps, obs, 2010, 0.1)}
+    assert rows[(f"{ABM_OWN}, {REPLICATES_ONLY}", "coverage_80")] == 0.0
+    assert rows[(ABM_OWN, "coverage_80")] > 0.9 and rows[(ABM_OWN, "coverage_95")] == 1.0
 
 
 def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
@@ -132,3 +171,34 @@ def test_validate_command_on_a_reduced_configuration(tmp_path: Path) -> None:
 def test_validate_rejects_bad_flags(tmp_path: Path) -> None:
     assert main(["validate", "--tests", "nope", "--out", str(tmp_path)]) == 2
     assert main(["validate", "--posterior", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == 2
+
+
+def test_ridge_leave_one_out_matches_refitting() -> None:
+    """The hat-matrix shortcut equals refitting the ridge without each district in turn."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    fast = _ridge_loo(x, y, 0.5)
+    for i in range(12):
+        keep = np.arange(12) != i
+        coef = np.linalg.solve(x[keep].T @ x[keep] + 0.5 * np.eye(3), x[keep].T @ y[keep])
+        assert fast[i] == pytest.approx(x[i] @ coef)
+
+
+def test_attractiveness_cv_scores_terms_against_zero_change() -> None:
+    obs = Observations.load()
+    from migration_abm.config import load_config
+    from migration_abm.geography import Geography
+
+    geo = Geography.from_config(load_config(ROOT / "configs/hindcast_2010.toml").data)
+    tab = attractiveness_cv(geo, Observations.load(geo)).set_index("model")
+    assert tab.attrs["districts"] == int((~obs.district_imputed(2000) & ~obs.district_imputed(2020)).sum())
+    zero = tab.loc["no change (zero)"]
+    # the zero model's error is the spread of the within-zone growth itself, by hand for 2000-10
+    p00, p10 = obs.complete_district_population(2000), obs.complete_district_population(2010)
+    ok = ~obs.district_imputed(2000) & ~obs.district_imputed(2020)
+    g = np.log((p10 / p10.sum()) / (p00 / p00.sum())) / 10
+    for z in range(4):
+        m = geo.zone_index == z
+        g[m] -= g[m & ok].mean()
+    assert zero["LOO RMSE 2000-10"] == pytest.approx(np.sqrt(np.mean(g[ok] ** 2)))
+    assert len(tab) == 6 and (tab["LOO RMSE 2000-10"].dropna() > 0).all()

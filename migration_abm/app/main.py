@@ -9,7 +9,7 @@ import solara
 from migration_abm.app import compare, mapview, runs, scenario, siting
 
 # Import the model and the siting optimiser while the server starts (Solara imports this module
-# before it answers), so a planner's first run does not wait seconds for mesa / scikit-learn to load.
+# before it answers), so a planner's first run does not wait seconds for mesa and the solvers to load.
 for _name in ("migration_abm.model", "migration_abm.siting.plan"):
     import_module(_name)
 

@@ -100,14 +100,16 @@ def _run_ensemble(cfg: object, seed: int, replicates: int, out: Path, name: str,
 
     runs = ensemble(cfg, seed, replicates, progress=not quiet, fixed=fixed)
     geo = Geography.from_config(cfg.data)
-    table = bands(runs, geo)
+    table = bands(runs, geo, cfg.run.share_discrepancy_sd, seed)
     runs[0].to_hdf5(out)
     csv = bands_csv(out)
     write_text_atomic(csv, table.round(0).to_csv(index=False))
     what = "stochastic and parameter uncertainty (posterior draws)" if cfg.run.posterior else "stochastic uncertainty only"
+    if cfg.run.share_discrepancy_sd > 0:
+        what += f" and model discrepancy (district shares, sd {cfg.run.share_discrepancy_sd:.3f} per 10 years)"
     png = plot_projection_bands(table, observed_points(geo, cfg.run.start_year - 10, cfg.run.end_year),
                                 out.with_suffix(".png"), f"{name}: {replicates} replicates, {what}",
-                                note="bands: 80 % and 95 % of replicates; points: census, 1 % surveys, year-end totals")
+                                note="bands: 80 % and 95 % intervals; points: census, 1 % surveys, year-end totals")
     last = table[table.year == table.year.max()].set_index("area")
     print(f"wrote {out} (replicate 1 of {replicates}), {csv} and {png}")
     print(f"{int(table.year.max())} residents (万 persons), median [80 % interval], {what}:")

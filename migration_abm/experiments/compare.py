@@ -7,7 +7,6 @@ independent bands. Bands show stochastic (replicate) variation only, never param
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +44,14 @@ class Comparison:
 
 def parse_sets(items: list[str] | None) -> dict[str, object]:
     """``["a.b=1", "c=true"]`` -> ``{"a.b": 1, "c": True}`` (TOML values; bare words are strings)."""
+    from migration_abm.schema import parse_value
+
     out: dict[str, object] = {}
     for item in items or []:
         if "=" not in item:
             raise InputError("--set", item, item, "expected KEY=VALUE")
         k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = tomllib.loads(f"v = {v.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[k.strip()] = v.strip()
+        out[k.strip()] = parse_value(v.strip())
     return out
 
 

@@ -342,8 +342,9 @@ def _scenarios(raw: dict[str, Any], base_dir: Path, src: str, fixed: dict[str, A
         except ConfigError as exc:
             if exc.source == src:
                 raise
-            where = "" if "[set]" in exc.source else f"{exc.source}: "
-            raise ConfigError(src, key, exc.value, f"{where}{exc.field}: {exc.reason}") from None
+            if "[set]" in exc.source:  # the experiment's own [set] table: name its key, not the base
+                raise ConfigError(src, f"set.{exc.field}", exc.value, exc.reason) from None
+            raise ConfigError(src, key, exc.value, f"{exc.source}: {exc.field}: {exc.reason}") from None
         out.append(Scenario(str(name), cfg))
     first = out[0].config
     for s in out[1:]:

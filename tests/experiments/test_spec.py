@@ -82,7 +82,7 @@ def test_seed_contract_crn_and_independent() -> None:
     ('[parameters."policy.hukou.core.min_years"]\nmin = 0\nmax = 2\nlevels = 5', "parameters.policy.hukou.core.min_years.levels"),
     ('[parameters.x]\nkeys = "behaviour.beta_cost"\nvalues = [1.0]\nstep = 2', "parameters.x.step"),
     ('base = "missing.toml"', "base"),
-    ('[set]\n"behaviour.beta_cost" = -1.0', "base"),
+    ('[set]\n"behaviour.beta_cost" = -1.0', "set.behaviour.beta_cost"),
 ])
 def test_bad_experiments_raise_config_error(tmp_path: Path, text: str, field: str) -> None:
     p = tmp_path / "bad.toml"
