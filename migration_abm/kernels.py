@@ -324,14 +324,14 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
-def considering(u, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
-    """Rows that consider moving: ``u < p[district, origin + 1, age class, jobless, rural]`` (the stage-1
-    probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
+def considering(u, slot, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
+    """Rows that consider moving: ``u < p[slot[district, origin + 1], age class, jobless, rural]`` (the
+    stage-1 probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
     out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
         h = head[i]
-        q = p[district[i], origin[i] + 1, (1 if 18 <= h <= 34 else 0) + (2 if h >= 60 else 0),
+        q = p[slot[district[i], origin[i] + 1], (1 if 18 <= h <= 34 else 0) + (2 if h >= 60 else 0),
               int((not employed[i]) and workers[i] > 0), int(not urban[i])]
         if u[i] < q:
             out[j] = i
@@ -370,13 +370,27 @@ def consideration_terms(region_pop, capacity, region_index, moved, natives):  # 
 
 
 @jit
-def consideration_logits(out, base, young, old, jobless, rural, overload_coef, overload, network_coef,
+def consideration_slots(present):  # pragma: no cover - compiled
+    """Row of each present (district, origin + 1) pair in the stage-1 table (−1: no such household),
+    district-major; returns (slots, number of rows)."""
+    slot = np.full(present.shape, -1, np.int64)
+    m = 0
+    for d in range(present.shape[0]):
+        for o in range(present.shape[1]):
+            if present[d, o]:
+                slot[d, o] = m
+                m += 1
+    return slot, m
+
+
+@jit
+def consideration_logits(out, slot, base, young, old, jobless, rural, overload_coef, overload, network_coef,
                          moved_share):  # pragma: no cover - compiled
-    """Minus the stage-1 log-odds into ``out[district, origin + 1, age class, jobless, rural]`` (origin −1
-    = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+): ``base + young·f +
-    old·f + jobless·f + rural·f + overload_coef·overload[district] + (network_coef·moved_share[origin])·f``
-    summed in that order, as the numpy reference broadcasts it. District-major, so the rows of one
-    district (stored together) read one small block of the table."""
+    """Minus the stage-1 log-odds into ``out[slot[district, origin + 1], age class, jobless, rural]``
+    (origin −1 = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+): ``base +
+    young·f + old·f + jobless·f + rural·f + overload_coef·overload[district] +
+    (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
+    Only the (district, origin) pairs some household has get a row (:func:`consideration_slots`)."""
     n = len(overload)
     head = np.empty((3, 2, 2))
     for a in range(3):
@@ -389,11 +403,14 @@ def consideration_logits(out, base, young, old, jobless, rural, overload_coef, o
     for d in range(n):
         ov = overload_coef * overload[d]
         for o in range(n + 1):
+            k = slot[d, o]
+            if k < 0:
+                continue
             net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
             for a in range(3):
                 for c in range(2):
                     for e in range(2):
-                        out[d, o, a, c, e] = -((head[a, c, e] + ov) + net)
+                        out[k, a, c, e] = -((head[a, c, e] + ov) + net)
 
 
 @jit
@@ -686,10 +703,11 @@ def persons_by(district, persons, n):  # pragma: no cover - compiled
 
 
 @jit
-def network_stock(origin, district, persons, n):  # pragma: no cover - compiled
+def network_stock(origin, district, persons, n, present):  # pragma: no cover - compiled
     """(persons per district, persons by [origin, district of residence]) in one pass (households
     from outside Chongqing left out of the second); row order, the current district's sums (all,
-    natives) kept in registers as in :func:`persons_by`."""
+    natives) kept in registers as in :func:`persons_by`. ``present[district, origin + 1]`` is set
+    where a household of that (district, origin) lives."""
     pop = np.zeros(n)
     out = np.zeros((n, n))
     if len(district) == 0:
@@ -708,6 +726,7 @@ def network_stock(origin, district, persons, n):  # pragma: no cover - compiled
         p = persons[i]
         acc += p
         o = origin[i]
+        present[d, o + 1] = True
         if o == d:
             nat += p
         elif o >= 0:

@@ -71,11 +71,14 @@ def pressures(model: Model, pop: np.ndarray | None = None) -> tuple[np.ndarray, 
     return pop, service_pc, pressure
 
 
-def network(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def network(model: Model, present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Persons per district, migrant stock M[origin, district] (persons) and natives per origin district
-    (one pass over the households)."""
+    (one pass over the households; ``present[district, origin + 1]``, when given, is set where a
+    household of that pair lives)."""
     hh, n = model.households, model.geo.n
-    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n)
+    if present is None:
+        present = np.zeros((n, n + 1), dtype=bool)
+    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n, present)
     natives = stock.sum(axis=1)
     np.fill_diagonal(stock, 0.0)
     return pop, stock, natives
@@ -228,28 +231,33 @@ def _region_sums(model: Model, values: np.ndarray) -> np.ndarray:
     return np.array([values[i].sum() for i in idx])
 
 
-def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray) -> np.ndarray:
-    """Stage-1 probability of considering a move, P[district, origin + 1, age class, jobless, rural]
-    (origin −1 = outside Chongqing): logistic in the household's head age (18-34, 60+), joblessness,
-    rural residence, its region's overload and the share of its origin's natives living elsewhere
-    (the log-odds summed by kernels.consideration_logits, the logistic by numpy)."""
-    b, n = model.cfg.behaviour, model.geo.n
+def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray,
+                        present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stage-1 probability of considering a move, (slot, P): P[slot[district, origin + 1], age class,
+    jobless, rural] (origin −1 = outside Chongqing), for the (district, origin) pairs ``present`` marks:
+    logistic in the household's head age (18-34, 60+), joblessness, rural residence, its region's
+    overload and the share of its origin's natives living elsewhere (the log-odds summed by
+    kernels.consideration_logits, the logistic by numpy)."""
+    b = model.cfg.behaviour
     overload, moved_share = consideration_terms(model, pop, stock, natives)
-    p = np.empty((n, n + 1, 3, 2, 2))
-    kernels.consideration_logits(p, logit(b.consider_base), b.consider_young, b.consider_old, b.consider_unemployed,
-                                 b.consider_rural, b.consider_overload, overload, b.consider_network, moved_share)
+    slot, m = kernels.consideration_slots(present)
+    p = np.empty((m, 3, 2, 2))
+    kernels.consideration_logits(p, slot, logit(b.consider_base), b.consider_young, b.consider_old,
+                                 b.consider_unemployed, b.consider_rural, b.consider_overload, overload,
+                                 b.consider_network, moved_share)
     np.exp(p, out=p)
     kernels.logistic_of_exp(p)
-    return p
+    return slot, p
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
     to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
-    hh = model.households
-    pop, stock, natives = network(model)
-    p = consideration_table(model, pop, stock, natives)
-    rows = kernels.considering(hh.uniforms(model.rng), p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
+    hh, n = model.households, model.geo.n
+    present = np.zeros((n, n + 1), dtype=bool)
+    pop, stock, natives = network(model, present)
+    slot, p = consideration_table(model, pop, stock, natives, present)
+    rows = kernels.considering(hh.uniforms(model.rng), slot, p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
                                hh.district, hh.origin)
     income = model.labour.income(hh, rows)
     return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, (stock, natives))
