@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import statistics
@@ -53,9 +54,10 @@ def bench_per_object(n_households: int, repeats: int) -> dict:
 
     Each repeat times both sides *cold*, each run right after the other side's (the per-object run evicts
     the caches the kernels' data sat in), and *warm*: the per-object step of a freshly built
-    :class:`ObjectModel` after a first one has run, and the kernels' median of three runs after an
-    untimed one, the state put back in place before each (the steady state of a yearly loop). Medians
-    over repeats."""
+    :class:`ObjectModel` after a first one has run, and the kernels' median of ten consecutive runs after
+    an untimed one, the state put back in place before each (the steady state of a yearly loop); garbage
+    of the other side's run (the agents' reference cycles) is collected before each warm timing.
+    Medians over repeats."""
     cfg = load_config(BASELINE, {"run.households_per_agent": HOUSEHOLDS_2020 / n_households})
     t: dict[str, list[float]] = {k: [] for k in ("obj_cold", "kern_cold", "obj", "kern", "full")}
     loads = []
@@ -70,10 +72,12 @@ def bench_per_object(n_households: int, repeats: int) -> dict:
         t["obj_cold"].append(_timed(ObjectModel(m, u_consider, u_choose).step) / n)
         t["kern_cold"].append(_timed(_decide_and_relocate, m) / n)
         _restore(m, state)
+        gc.collect()  # the agents of the cold run (reference cycles) are not left for the next timings
         t["obj"].append(_timed(ObjectModel(m, u_consider, u_choose).step) / n)  # (the cold run warmed it up)
+        gc.collect()
         kept = m.households.district.copy(), m.rng.bit_generator.state
         warm = []
-        for _ in range(4):  # what decide + relocate change: districts, flows, the generator's state
+        for _ in range(11):  # what decide + relocate change: districts, flows, the generator's state
             m.households.district[:] = kept[0]
             m.flow_matrix[:] = state[2]
             m.rng.bit_generator.state = kept[1]
