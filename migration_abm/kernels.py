@@ -327,13 +327,17 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 def considering(u, slot, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
     """Rows that consider moving: ``u < p[slot[district, origin + 1], age class, jobless, rural]`` (the
     stage-1 probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
+    flat = p.reshape(p.size)  # (flat indices: a third of the time of the 4-D gather at 100 000 rows)
+    per_slot = p.shape[1] * p.shape[2] * p.shape[3]
+    width = slot.shape[1]
+    slots = slot.reshape(slot.size)
     out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
-        h = head[i]
-        q = p[slot[district[i], origin[i] + 1], (1 if 18 <= h <= 34 else 0) + (2 if h >= 60 else 0),
-              int((not employed[i]) and workers[i] > 0), int(not urban[i])]
-        if u[i] < q:
+        h = np.int64(head[i])
+        cls = (4 * (np.int64(h >= 18) & np.int64(h <= 34)) + 8 * np.int64(h >= 60)
+               + 2 * (np.int64(workers[i] > 0) & np.int64(not employed[i])) + np.int64(not urban[i]))
+        if u[i] < flat[slots[np.int64(district[i]) * width + origin[i] + 1] * per_slot + cls]:
             out[j] = i
             j += 1
     return out[:j]
