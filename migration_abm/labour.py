@@ -69,8 +69,9 @@ class LabourMarket(mesa.Agent):
                                   len(SECTORS))
 
     def nonfarm_wage(self) -> np.ndarray:
-        """Mean of industry and service wages per district (what a mover expects to earn)."""
-        return self.wage[:, 1:].mean(axis=1)
+        """Mean of industry and service wages per district (what a mover expects to earn; the sum and
+        division ``wage[:, 1:].mean(axis=1)`` makes, without its overhead)."""
+        return (self.wage[:, 1] + self.wage[:, 2]) / 2
 
     def income(self, hh: Households, rows: np.ndarray) -> np.ndarray:
         """Income (yuan/yr) of households ``rows``: wages of its workers if employed, a fallback share
