@@ -100,3 +100,37 @@ def plot_projection_bands(table: pd.DataFrame, observed: pd.DataFrame, path: str
         fig.text(0.5, -0.04, note, ha="center", fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+#: design points drawn as their own coloured line in a sweep figure; more are drawn as a grey bundle
+SWEEP_POINTS_COLOURED = 10
+
+
+def plot_sweep(years, region_pop, regions, point_labels: list[str], path: str | Path, title: str = "") -> Path:
+    """One panel per functional region: each design point's median over its replicates (persons,
+    millions) over the years — coloured and labelled for up to ``SWEEP_POINTS_COLOURED`` points, a grey
+    bundle with the median across points beyond that. ``region_pop`` is [point, replicate, year, region]."""
+    import numpy as np
+
+    ran = np.isfinite(region_pop).any(axis=(1, 2, 3))  # points with a finished run (failed ones stay blank)
+    med = np.full((region_pop.shape[0], *region_pop.shape[2:]), np.nan)
+    med[ran] = np.nanmedian(region_pop[ran], axis=1) / 1e6  # [point, year, region]
+    many = len(point_labels) > SWEEP_POINTS_COLOURED
+    fig, axes = plt.subplots(1, len(regions), figsize=(3.2 * len(regions), 3.4), sharex=True)
+    for j, (ax, region) in enumerate(zip(axes, regions, strict=True)):
+        for p, label in enumerate(point_labels):
+            if many:
+                ax.plot(years, med[p, :, j], color="0.6", lw=0.6, alpha=0.5)
+            else:
+                ax.plot(years, med[p, :, j], lw=1.5, label=label)
+        if many:
+            ax.plot(years, np.median(med[ran, :, j], axis=0), color=REGION_COLORS.get(region, "k"), lw=2,
+                    label="median of points")
+        ax.set_title(REGION_LABELS.get(region, region), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("residents (millions)")
+    axes[0].legend(frameon=False, fontsize=6)
+    fig.suptitle(title or "Sweep: population by functional region (median over replicates per point)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

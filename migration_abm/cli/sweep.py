@@ -121,8 +121,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(summary.line())
     if summary.done:
         from migration_abm.experiments.analysis import load_sweep
+        from migration_abm.geography import REGIONS
+        from migration_abm.plotting import plot_sweep
 
-        print(load_sweep(summary.path).final_table())
+        sweep = load_sweep(summary.path)
+        print(sweep.final_table())
+        if "population" in sweep.outputs:
+            labels = [", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                                if k not in ("block", "sample")) or f"point {i}"
+                      for i, row in enumerate(sweep.points.to_dict("records"))]
+            png = plot_sweep(sweep.years, sweep.region_array("population"), list(REGIONS), labels,
+                             summary.path.with_suffix(".png"), f"{exp.name}: population by functional region")
+            print(f"figure: {png}")
     if summary.interrupted:
         return 130
     return 0 if summary.complete and summary.failed == 0 else 1

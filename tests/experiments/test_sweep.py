@@ -67,6 +67,7 @@ def test_failing_runs_recorded_rest_complete(toy_toml: Path, tmp_path: Path) -> 
     assert (summ["population_q05"] <= summ["population_q95"]).all()
     # CLI: exit 1 when runs failed; exit 2 when the store exists and neither --resume nor --force
     assert exp_main(["sweep", str(toy_toml), "--serial", "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 1
+    assert (tmp_path / "c.png").stat().st_size > 0  # the end-of-sweep figure, failed points left blank
     assert exp_main(["sweep", str(toy_toml), "--serial", "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 2
     # retrying the failed runs reproduces the same store
     before = store_digest(out)
