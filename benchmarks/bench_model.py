@@ -4,7 +4,8 @@
    (:func:`migration_abm.migration.decide` — consideration, destination choice and draw — then the
    movers relocate and the flows are recorded) vs the fair per-object baseline (benchmarks/per_object.py:
    one ``mesa.Agent`` per household doing the same in plain Python, ``agents.do``) on the same households
-   and model state, at 20 000 and 100 000 households; medians of N. Also the whole internal-migration
+   and model state, at 20 000 and 100 000 households; medians of N, each side timed warm (after an
+   untimed run of its own) and cold (right after the other side's run). Also the whole internal-migration
    step (the movers' urban draw and job search on top) against the same baseline.
 2. Default run (configs/baseline.toml at its default scale) with the kernels cached: median wall time;
    the one-off kernel compile time (a fresh process with an empty cache vs one with a warm cache).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import statistics
@@ -48,27 +50,55 @@ def load() -> float:
 
 
 def bench_per_object(n_households: int, repeats: int) -> dict:
-    """Kernel vs per-object decision on the same state (year 2 of a run): CPU time per household-year."""
+    """Kernel vs per-object decision on the same state (year 2 of a run): CPU time per household-year.
+
+    Each repeat times both sides *cold*, each run right after the other side's (the per-object run evicts
+    the caches the kernels' data sat in), and *warm*: the per-object step of a freshly built
+    :class:`ObjectModel` after a first one has run, and the kernels' median of ten consecutive runs after
+    an untimed one, the state put back in place before each (the steady state of a yearly loop); garbage
+    of the other side's run (the agents' reference cycles) is collected before each warm timing.
+    Medians over repeats."""
     cfg = load_config(BASELINE, {"run.households_per_agent": HOUSEHOLDS_2020 / n_households})
-    kern, obj, full, loads = [], [], [], []
+    t: dict[str, list[float]] = {k: [] for k in ("obj_cold", "kern_cold", "obj", "kern", "full")}
+    loads = []
     for i in range(repeats):
         m = MigrationModel(cfg, rng=i)
         m.run(until=cfg.run.start_year + 1)
         rng = copy.deepcopy(m.rng)
         n = m.households.n
-        om = ObjectModel(m, rng.random(n), rng.random(n))
-        loads.append(load())
-        obj.append(_timed(om.step) / n)
+        u_consider, u_choose = rng.random(n), rng.random(n)
         state = copy.deepcopy(m.households), copy.deepcopy(m.rng), m.flow_matrix.copy()
-        kern.append(_timed(_decide_and_relocate, m) / n)
-        m.households, m.rng, m.flow_matrix = state  # the same state again for the full yearly step
-        full.append(_timed(migration.internal_migration, m) / n)
-    k, o, f = statistics.median(kern), statistics.median(obj), statistics.median(full)
-    return {"households": n, "kernel_cpu_ns_per_household_year": k * 1e9,
-            "per_object_cpu_ns_per_household_year": o * 1e9, "speed_ratio": o / k,
-            "internal_migration_cpu_ns_per_household_year": f * 1e9, "speed_ratio_internal_migration": o / f,
-            "kernel_ns_all": [x * 1e9 for x in kern], "per_object_ns_all": [x * 1e9 for x in obj],
-            "internal_migration_ns_all": [x * 1e9 for x in full], "load": loads}
+        loads.append(load())
+        t["obj_cold"].append(_timed(ObjectModel(m, u_consider, u_choose).step) / n)
+        t["kern_cold"].append(_timed(_decide_and_relocate, m) / n)
+        _restore(m, state)
+        gc.collect()  # the agents of the cold run (reference cycles) are not left for the next timings
+        t["obj"].append(_timed(ObjectModel(m, u_consider, u_choose).step) / n)  # (the cold run warmed it up)
+        gc.collect()
+        kept = m.households.district.copy(), m.rng.bit_generator.state
+        warm = []
+        for _ in range(11):  # what decide + relocate change: districts, flows, the generator's state
+            m.households.district[:] = kept[0]
+            m.flow_matrix[:] = state[2]
+            m.rng.bit_generator.state = kept[1]
+            warm.append(_timed(_decide_and_relocate, m) / n)
+        t["kern"].append(statistics.median(warm[1:]))
+        _restore(m, state)
+        t["full"].append(_timed(migration.internal_migration, m) / n)  # whole internal-migration step
+    med = {k: statistics.median(v) for k, v in t.items()}
+    return {"households": n, "kernel_cpu_ns_per_household_year": med["kern"] * 1e9,
+            "per_object_cpu_ns_per_household_year": med["obj"] * 1e9, "speed_ratio": med["obj"] / med["kern"],
+            "internal_migration_cpu_ns_per_household_year": med["full"] * 1e9,
+            "speed_ratio_internal_migration": med["obj"] / med["full"],
+            "cold_kernel_cpu_ns_per_household_year": med["kern_cold"] * 1e9,
+            "cold_per_object_cpu_ns_per_household_year": med["obj_cold"] * 1e9,
+            "cold_speed_ratio": med["obj_cold"] / med["kern_cold"],
+            **{f"{k}_ns_all": [x * 1e9 for x in v] for k, v in t.items()}, "load": loads}
+
+
+def _restore(m: MigrationModel, state: tuple) -> None:
+    """Put a copy of the saved (households, rng, flows) back into the model."""
+    m.households, m.rng, m.flow_matrix = copy.deepcopy(state[0]), copy.deepcopy(state[1]), state[2].copy()
 
 
 def _decide_and_relocate(m: MigrationModel) -> None:

@@ -109,7 +109,7 @@ def add_births(ages, size, persons, weight, rows, births, district, n):  # pragm
 
 @jit
 def young_members(ages, lo, hi):  # pragma: no cover - compiled
-    """(row, slot) of every member aged lo..hi who is not the head, in row-major order."""
+    """Number of members aged lo..hi who are not the head."""
     n, k = ages.shape
     count = 0
     for i in range(n):
@@ -118,19 +118,39 @@ def young_members(ages, lo, hi):  # pragma: no cover - compiled
             if a < 0:
                 break
             count += lo <= a <= hi
-    r = np.empty(count, np.int64)
-    s = np.empty(count, np.int64)
+    return count
+
+
+@jit
+def leaving_members(ages, lo, hi, u, rate):  # pragma: no cover - compiled
+    """(row, slot) of the members aged lo..hi who are not the head (row-major, as :func:`young_members`
+    counts them) whose uniform ``u[j]`` is below ``rate``."""
+    r = np.empty(len(u), np.int64)
+    s = np.empty(len(u), np.int64)
+    n, k = ages.shape
     j = 0
+    m = 0
     for i in range(n):
         for c in range(1, k):
             a = ages[i, c]
             if a < 0:
                 break
             if lo <= a <= hi:
-                r[j] = i
-                s[j] = c
+                r[m] = i
+                s[m] = c
+                m += u[j] < rate
                 j += 1
-    return r, s
+    return r[:m].copy(), s[:m].copy()
+
+
+@jit
+def nonzero_rows(x, out):  # pragma: no cover - compiled
+    """Rows with ``x != 0`` into ``out`` (in order); returns their number."""
+    j = 0
+    for i in range(len(x)):
+        out[j] = i
+        j += x[i] != 0
+    return j
 
 
 @jit
@@ -193,34 +213,100 @@ def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employe
 
 
 @jit
-def hukou_candidates(in_region, district, urban, hukou, hukou_ag, years_here, employed, local_conversion,
-                     min_years, need_job):  # pragma: no cover - compiled
-    """Rows eligible for local urban hukou in one office's districts: urban residents without local
-    hukou (or with agricultural hukou when local conversion is on), resident ``min_years``, employed if
-    ``need_job``."""
-    out = np.empty(len(district), np.int64)
+def hukou_candidates(region, min_years, need_job, district, urban, hukou, hukou_ag, years_here, employed,
+                     local_conversion):  # pragma: no cover - compiled
+    """Rows eligible for local urban hukou, for every regional office in one pass: urban residents
+    without local hukou (or with agricultural hukou when local conversion is on), resident
+    ``min_years[r]``, employed if ``need_job[r]`` (r = ``region[district]``).
+    Returns the rows grouped by region, in row order within each, and each region's start (and the end)."""
+    n_regions = len(min_years)
+    found = np.empty(len(district), np.int64)
     j = 0
-    for i in range(len(district)):
+    for i in range(len(district)):  # branch-free: the conditions are unpredictable row to row
         d = district[i]
-        if (in_region[d] and urban[i] and (hukou[i] != d or (hukou_ag[i] and local_conversion))
-                and years_here[i] >= min_years and (employed[i] or not need_job)):
-            out[j] = i
-            j += 1
-    return out[:j]
+        r = region[d]
+        ok = urban[i] & ((hukou[i] != d) | (hukou_ag[i] & local_conversion))
+        ok &= (years_here[i] >= min_years[r]) & (employed[i] | (not need_job[r]))
+        found[j] = i
+        j += ok
+    start = np.zeros(n_regions + 1, np.int64)
+    for t in range(j):
+        start[region[district[found[t]]] + 1] += 1
+    for r in range(n_regions):
+        start[r + 1] += start[r]
+    out = np.empty(j, np.int64)
+    fill = start[:n_regions].copy()
+    for t in range(j):
+        r = region[district[found[t]]]
+        out[fill[r]] = found[t]
+        fill[r] += 1
+    return out, start
 
 
 @jit
-def spare_adults(ages, adult_age):  # pragma: no cover - compiled
-    """Mask of every adult but the first of each household (``adult & (cumsum(adult) >= 2)``)."""
+def draw_ages(ages, size, cdf, u):  # pragma: no cover - compiled
+    """Member ages: slot c < ``size[i]`` of row i gets the first age whose ``cdf`` exceeds the next
+    uniform (row-major), the rest are empty (−1): ``rng.choice(len(cdf), p=pmf)``'s inverse-CDF draw."""
     n, k = ages.shape
-    out = np.zeros((n, k), np.bool_)
+    j = 0
     for i in range(n):
+        for c in range(k):
+            if c < size[i]:
+                x = u[j]
+                j += 1
+                below = 0  # searchsorted(cdf, x, side="right"): cdf is sorted, so count the entries <= x
+                for a in range(len(cdf)):
+                    below += cdf[a] <= x
+                ages[i, c] = below
+            else:
+                ages[i, c] = -1
+
+
+@jit
+def adultless(ages, adult_age):  # pragma: no cover - compiled
+    """Rows without a member aged ``adult_age`` or more, and the number of spare adults (every adult but
+    the first of each household)."""
+    n, k = ages.shape
+    out = np.empty(n, np.int64)
+    j = 0
+    spare = 0
+    for i in range(n):
+        seen = 0
+        for c in range(k):
+            seen += ages[i, c] >= adult_age
+        out[j] = i
+        j += seen == 0
+        spare += max(seen - 1, 0)
+    return out[:j], spare
+
+
+@jit
+def swap_in_adults(ages, needy, pick, adult_age):  # pragma: no cover - compiled
+    """Swap the first member of each row ``needy[t]`` with spare adult number ``pick[t]`` (spare adults
+    counted in row-major order, as :func:`adultless` counts them)."""
+    n, k = ages.shape
+    order = np.argsort(pick)
+    dr = np.empty(len(pick), np.int64)
+    dc = np.empty(len(pick), np.int64)
+    t = 0
+    rank = 0
+    for i in range(n):
+        if t == len(order):
+            break
         seen = 0
         for c in range(k):
             if ages[i, c] >= adult_age:
                 seen += 1
-                out[i, c] = seen >= 2
-    return out
+                if seen >= 2:
+                    while t < len(order) and pick[order[t]] == rank:
+                        dr[order[t]] = i
+                        dc[order[t]] = c
+                        t += 1
+                    rank += 1
+    for q in range(len(pick)):
+        a = ages[needy[q], 0]
+        ages[needy[q], 0] = ages[dr[q], dc[q]]
+        ages[dr[q], dc[q]] = a
 
 
 @jit
@@ -238,16 +324,20 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
-def considering(u, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
-    """Rows that consider moving: ``u < p[young, old, jobless, rural, district, origin + 1]`` (the
-    stage-1 probability table, head young = 18-34, old = 60+)."""
+def considering(u, slot, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
+    """Rows that consider moving: ``u < p[slot[district, origin + 1], age class, jobless, rural]`` (the
+    stage-1 probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
+    flat = p.reshape(p.size)  # (flat indices: a third of the time of the 4-D gather at 100 000 rows)
+    per_slot = p.shape[1] * p.shape[2] * p.shape[3]
+    width = slot.shape[1]
+    slots = slot.reshape(slot.size)
     out = np.empty(len(u), np.int64)
     j = 0
     for i in range(len(u)):
-        h = head[i]
-        q = p[int(18 <= h <= 34), int(h >= 60), int((not employed[i]) and workers[i] > 0), int(not urban[i]),
-              district[i], origin[i] + 1]
-        if u[i] < q:
+        h = np.int64(head[i])
+        cls = (4 * (np.int64(h >= 18) & np.int64(h <= 34)) + 8 * np.int64(h >= 60)
+               + 2 * (np.int64(workers[i] > 0) & np.int64(not employed[i])) + np.int64(not urban[i]))
+        if u[i] < flat[slots[np.int64(district[i]) * width + origin[i] + 1] * per_slot + cls]:
             out[j] = i
             j += 1
     return out[:j]
@@ -269,31 +359,176 @@ def returners(u, origin, district, hukou, employed, workers, p_jobless):  # prag
 
 
 @jit
-def utilities(u, lo, home, origin, covered, children, hukou, cost_scale, stay_gain, inc, place, net,
-              common, cost, child_term, local_gain, local_child_gain):  # pragma: no cover - compiled
-    """Destination utilities of rows lo..lo+len(u) into ``u`` [rows × districts], minus each row's
-    maximum. Same terms and the same order of floating-point operations as the numpy reference in
-    :func:`migration_abm.migration.choose` (staying at ``home`` keeps the current income)."""
+def consideration_terms(region_pop, capacity, region_index, moved, natives):  # pragma: no cover - compiled
+    """(regional overload ``max(region_pop / capacity − 1, 0)`` per district, share ``moved / natives``
+    (natives at least 1) of each origin's natives living in another district)."""
+    n = len(region_index)
+    overload = np.empty(n)
+    share = np.empty(n)
+    for d in range(n):
+        r = region_index[d]
+        x = region_pop[r] / capacity[r] - 1
+        overload[d] = 0.0 if x < 0.0 else x  # np.clip(x, 0, None), NaN kept
+        share[d] = moved[d] / max(natives[d], 1.0)
+    return overload, share
+
+
+@jit
+def consideration_slots(present):  # pragma: no cover - compiled
+    """Row of each present (district, origin + 1) pair in the stage-1 table (−1: no such household),
+    district-major; returns (slots, number of rows)."""
+    slot = np.full(present.shape, -1, np.int64)
+    m = 0
+    for d in range(present.shape[0]):
+        for o in range(present.shape[1]):
+            if present[d, o]:
+                slot[d, o] = m
+                m += 1
+    return slot, m
+
+
+@jit
+def consideration_logits(out, slot, base, young, old, jobless, rural, overload_coef, overload, network_coef,
+                         moved_share):  # pragma: no cover - compiled
+    """Minus the stage-1 log-odds into ``out[slot[district, origin + 1], age class, jobless, rural]``
+    (origin −1 = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+): ``base +
+    young·f + old·f + jobless·f + rural·f + overload_coef·overload[district] +
+    (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
+    Only the (district, origin) pairs some household has get a row (:func:`consideration_slots`)."""
+    n = len(overload)
+    head = np.empty((3, 2, 2))
+    for a in range(3):
+        for c in range(2):
+            for e in range(2):
+                x = base + young * (1.0 if a == 1 else 0.0)
+                x = x + old * (1.0 if a == 2 else 0.0)
+                x = x + jobless * float(c)
+                head[a, c, e] = x + rural * float(e)
+    for d in range(n):
+        ov = overload_coef * overload[d]
+        for o in range(n + 1):
+            k = slot[d, o]
+            if k < 0:
+                continue
+            net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
+            for a in range(3):
+                for c in range(2):
+                    for e in range(2):
+                        out[k, a, c, e] = -((head[a, c, e] + ov) + net)
+
+
+@jit
+def logistic_of_exp(p):  # pragma: no cover - compiled
+    """``p ← 1 / (1 + p)`` in place (``p`` = exp(−x): the logistic of x)."""
+    flat = p.reshape(p.size)
+    for i in range(len(flat)):
+        flat[i] = 1.0 / (1.0 + flat[i])
+
+
+@jit
+def income(rows, district, sector, skill, employed, workers, wage, skill_premium, fallback):  # pragma: no cover
+    """Income of households ``rows``: ``wage[district, sector] × skill_premium[skill]`` if employed (with
+    workers), else ``fallback[district]``, times the earners (workers, at least 1)."""
+    out = np.empty(len(rows))
+    for t in range(len(rows)):
+        i = rows[t]
+        w = workers[i]
+        x = wage[district[i], sector[i]] * skill_premium[skill[i]] if employed[i] and w > 0 else fallback[district[i]]
+        out[t] = x * max(w, 1)
+    return out
+
+
+@jit
+def destination_log_args(service, pop, housing, jobs, nonfarm, find_rate, uplift, fallback, stock, natives,
+                         logs, net):  # pragma: no cover - compiled
+    """Arguments of the destination tables' logarithms: ``logs`` = [service per capita (≥ 1e-6), jobs
+    outside farming (≥ 1), expected wage unregistered, registered] per district, ``net`` = 1000 × migrant
+    stock / natives (for ``log1p``); returns the housing pressure per district."""
+    n = len(pop)
+    pressure = np.empty(n)
+    for j in range(n):
+        logs[0, j] = max(service[j] / max(pop[j], 1.0), 1e-6)
+        x = pop[j] / max(housing[j], 1.0) - 0.9
+        pressure[j] = (0.0 if x < 0.0 else x) / 0.1  # np.clip(x, 0, None) / 0.1
+        logs[1, j] = max(jobs[j, 1] + jobs[j, 2], 1.0)
+        p = min(1.0, find_rate[j] * (1 + 0.0))
+        logs[2, j] = nonfarm[j] * (p + (1 - p) * fallback)
+        p = min(1.0, find_rate[j] * (1 + uplift[j]))
+        logs[3, j] = nonfarm[j] * (p + (1 - p) * fallback)
+    for o in range(n):
+        nat = max(natives[o], 1.0)
+        for j in range(n):
+            net[o, j] = 1000.0 * stock[o, j] / nat
+    return pressure
+
+
+@jit
+def destination_terms(logs, net_log, pressure, b_service, b_housing, b_size, b_hukou, openness, b_insurance,
+                      insurance, b_trend, trend, b_income, b_network):  # pragma: no cover - compiled
+    """(inc[registered, j], net[origin (n = outside), j], common[j]) of the destination utility from the
+    logarithms of :func:`destination_log_args` (the numpy reference's terms, in its order)."""
+    n = len(pressure)
+    common = np.empty(n)
+    inc = np.empty((2, n))
+    net = np.zeros((n + 1, n))
+    for j in range(n):
+        x = b_service * logs[0, j] - b_housing * pressure[j]
+        x = x + b_size * logs[1, j]
+        x = x + b_hukou * openness[j]
+        x = x + b_insurance * insurance[j]
+        if b_trend:
+            x += b_trend * trend[j]
+        common[j] = x
+        inc[0, j] = b_income * logs[2, j]
+        inc[1, j] = b_income * logs[3, j]
+    for o in range(n):
+        for j in range(n):
+            net[o, j] = b_network * net_log[o, j]
+    return inc, net, common
+
+
+@jit
+def stay_log_args(rows, income, skill, workers, skill_premium, out):  # pragma: no cover - compiled
+    """Arguments of the stay-gain logarithms: ``out[0]`` = income (≥ 1), ``out[1]`` = the expected
+    income's skill premium × earners."""
+    for t in range(len(rows)):
+        i = rows[t]
+        out[0, t] = max(income[t], 1.0)
+        out[1, t] = skill_premium[skill[i]] * max(workers[i], 1)
+
+
+@jit
+def utilities(u, lo, rows, home, network_origin, income, stay_logs, district, platform_u, eco, coverage,
+              platform_on, kids, hukou, beta_cost, beta_income, inc, place, net, common, cost, child_term,
+              local_gain, local_child_gain):  # pragma: no cover - compiled
+    """Destination utilities of rows lo..lo+len(u) of ``rows`` into ``u`` [rows × districts], minus each
+    row's maximum. Household keys: ``home`` / ``network_origin`` (−1 → row n of the tables), registered
+    on the job platform (``platform_on``, eco-region district, ``platform_u < coverage``), children,
+    hukou district; cost scale ``beta_cost / income`` and the gain of keeping the current income when
+    staying, ``beta_income × (log income − log expected)`` (``stay_logs``). Same terms and the same order
+    of floating-point operations as the numpy reference (staying at ``home`` keeps the current income)."""
     m, n = u.shape
     for r in range(m):
-        i = lo + r
-        h = home[i]
-        cv = covered[i]
-        o = origin[i]
-        cs = cost_scale[i]
+        t = lo + r
+        i = rows[t]
+        h = home[t] if home[t] >= 0 else n
+        o = network_origin[t] if network_origin[t] >= 0 else n
+        cv = 1 if platform_on and eco[district[i]] and platform_u[i] < coverage else 0
+        cs = beta_cost / max(income[t], 1000.0)
+        ch = kids[i]
         for j in range(n):
             x = inc[cv, j] + place[h, j] + net[o, j]
             x += common[j]
             x -= cs * cost[cv, h, j]
             u[r, j] = x
-        if children[i]:
+        if ch:
             for j in range(n):
                 u[r, j] += child_term[j]
         j = hukou[i]
         if j >= 0:
-            u[r, j] += local_gain[j] + (1.0 if children[i] else 0.0) * local_child_gain[j]
+            u[r, j] += local_gain[j] + (1.0 if ch else 0.0) * local_child_gain[j]
         if h < n:
-            u[r, h] += stay_gain[i]
+            u[r, h] += beta_income * (stay_logs[0, t] - stay_logs[1, t])
             u[r, h] -= inc[cv, h]
         top = u[r, 0]
         for j in range(1, n):
@@ -304,18 +539,40 @@ def utilities(u, lo, home, origin, covered, children, hukou, cost_scale, stay_ga
 
 @jit
 def inverse_cdf(w, draw, out, lo):  # pragma: no cover - compiled
-    """Choice per row of exp-utilities ``w``: the number of cumulative sums below ``draw × total``."""
+    """Choice per row of exp-utilities ``w``: the number of cumulative sums below ``draw × total``.
+    Four rows at a time, so their running sums (each in row order) overlap in the pipeline."""
     m, n = w.shape
-    for r in range(m):
-        acc = 0.0
-        for j in range(n):
-            acc += w[r, j]
-            w[r, j] = acc
-        t = draw[r] * acc
-        c = 0
-        for j in range(n):
-            c += w[r, j] < t
-        out[lo + r] = min(c, n - 1)
+    r = 0
+    while r < m:
+        k = min(4, m - r)
+        a0 = a1 = a2 = a3 = 0.0
+        if k == 4:
+            for j in range(n):
+                a0 += w[r, j]
+                w[r, j] = a0
+                a1 += w[r + 1, j]
+                w[r + 1, j] = a1
+                a2 += w[r + 2, j]
+                w[r + 2, j] = a2
+                a3 += w[r + 3, j]
+                w[r + 3, j] = a3
+        else:
+            for j in range(n):
+                a0 += w[r, j]
+                w[r, j] = a0
+        for q in range(k):
+            total = a0 if q == 0 else (a1 if q == 1 else (a2 if q == 2 else a3))
+            if k < 4 and q > 0:
+                total = 0.0
+                for j in range(n):
+                    total += w[r + q, j]
+                    w[r + q, j] = total
+            t = draw[r + q] * total
+            c = 0
+            for j in range(n):
+                c += w[r + q, j] < t
+            out[lo + r + q] = min(c, n - 1)
+        r += k
 
 
 @jit
@@ -431,23 +688,55 @@ def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, w
 
 @jit
 def persons_by(district, persons, n):  # pragma: no cover - compiled
-    """Persons per district (row order)."""
+    """Persons per district (row order). Rows of one district mostly follow each other: the running sum
+    of the current district stays in a register (the same additions as ``out[district[i]] += ...``)."""
     out = np.zeros(n)
+    if len(district) == 0:
+        return out
+    d0 = district[0]
+    acc = 0.0
     for i in range(len(district)):
-        out[district[i]] += persons[i]
+        d = district[i]
+        if d != d0:
+            out[d0] = acc
+            acc = out[d]
+            d0 = d
+        acc += persons[i]
+    out[d0] = acc
     return out
 
 
 @jit
-def network_stock(origin, district, persons, n):  # pragma: no cover - compiled
+def network_stock(origin, district, persons, n, present):  # pragma: no cover - compiled
     """(persons per district, persons by [origin, district of residence]) in one pass (households
-    from outside Chongqing left out of the second)."""
+    from outside Chongqing left out of the second); row order, the current district's sums (all,
+    natives) kept in registers as in :func:`persons_by`. ``present[district, origin + 1]`` is set
+    where a household of that (district, origin) lives."""
     pop = np.zeros(n)
     out = np.zeros((n, n))
+    if len(district) == 0:
+        return pop, out
+    d0 = district[0]
+    acc = 0.0
+    nat = 0.0
     for i in range(len(origin)):
-        pop[district[i]] += persons[i]
-        if origin[i] >= 0:
-            out[origin[i], district[i]] += persons[i]
+        d = district[i]
+        if d != d0:
+            pop[d0] = acc
+            out[d0, d0] = nat
+            acc = pop[d]
+            nat = out[d, d]
+            d0 = d
+        p = persons[i]
+        acc += p
+        o = origin[i]
+        present[d, o + 1] = True
+        if o == d:
+            nat += p
+        elif o >= 0:
+            out[o, d] += p
+    pop[d0] = acc
+    out[d0, d0] = nat
     return pop, out
 
 

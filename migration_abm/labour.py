@@ -69,17 +69,15 @@ class LabourMarket(mesa.Agent):
                                   len(SECTORS))
 
     def nonfarm_wage(self) -> np.ndarray:
-        """Mean of industry and service wages per district (what a mover expects to earn)."""
-        return self.wage[:, 1:].mean(axis=1)
+        """Mean of industry and service wages per district (what a mover expects to earn; the sum and
+        division ``wage[:, 1:].mean(axis=1)`` makes, without its overhead)."""
+        return (self.wage[:, 1] + self.wage[:, 2]) / 2
 
     def income(self, hh: Households, rows: np.ndarray) -> np.ndarray:
         """Income (yuan/yr) of households ``rows``: wages of its workers if employed, a fallback share
         otherwise."""
-        workers, district, sector = hh.workers()[rows], hh.district[rows], hh.sector[rows]
-        earners = np.maximum(workers, 1)
-        wage = self.wage[district, sector] * self.skill_premium[hh.skill[rows]]
-        fallback = self.cfg.economy.unemployed_income_share * self.nonfarm_wage()[district]
-        return np.where(hh.employed[rows] & (workers > 0), wage, fallback) * earners
+        return kernels.income(rows, hh.district, hh.sector, hh.skill, hh.employed, hh.workers(), self.wage,
+                              self.skill_premium, self.cfg.economy.unemployed_income_share * self.nonfarm_wage())
 
     def grow(self) -> None:
         """Apply the economy scenario: jobs and wages grow at their regional rates."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from migration_abm import kernels
-from migration_abm.geography import DESTINATION_REGIONS
+from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS
 from migration_abm.policy import (
     hukou_openness,
     nonlocal_rights,
@@ -71,11 +71,14 @@ def pressures(model: Model, pop: np.ndarray | None = None) -> tuple[np.ndarray, 
     return pop, service_pc, pressure
 
 
-def network(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def network(model: Model, present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Persons per district, migrant stock M[origin, district] (persons) and natives per origin district
-    (one pass over the households)."""
+    (one pass over the households; ``present[district, origin + 1]``, when given, is set where a
+    household of that pair lives)."""
     hh, n = model.households, model.geo.n
-    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n)
+    if present is None:
+        present = np.zeros((n, n + 1), dtype=bool)
+    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n, present)
     natives = stock.sum(axis=1)
     np.fill_diagonal(stock, 0.0)
     return pop, stock, natives
@@ -110,31 +113,33 @@ def hire_arrivals(model: Model, rows: np.ndarray) -> None:
 # ---- destination choice ------------------------------------------------------------------------------
 def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """District tables of the destination utility this year (``pop``, ``net_state``: district populations
-    and :func:`network` now). Keys are looked up per household by :func:`household_keys`:
-    ``inc[registered, j]``, ``place[home, j]``, ``net[origin, j]``, ``cost[registered, home, j]`` (row n of
-    home/origin = none), ``common[j]``, ``child_term[j]`` and, at the hukou district, ``local_gain`` and
-    ``local_child_gain``. A new district-level term is one more array added to ``common`` here."""
+    and :func:`network` now), looked up per household by the ``utilities`` kernel:
+    ``inc[registered, j]`` = β_income · Harris–Todaro log expected wage (platform uplift if registered),
+    ``place[home, j]`` (distance, stay bonus), ``net[origin, j]`` = β_network · log1p(1000 · migrant stock
+    from the same origin / its natives), ``cost[registered, home, j]`` (row n of home/origin = none),
+    ``common[j]`` = β_service · log service per capita − β_housing · pressure + β_size · log non-farm jobs
+    + β_hukou · openness + β_insurance · insurance (+ β_trend · census trend), ``child_term[j]`` and, at
+    the hukou district, ``local_gain`` and ``local_child_gain``. A new district-level term is one more
+    addend of ``common`` (kernels.destination_terms). numpy takes the logarithms, the kernels the rest."""
     b, lab, n = model.cfg.behaviour, model.labour, model.geo.n
-    _, service_pc, pressure = pressures(model, pop)
     stock, natives = net_state
     y = _year_tables(model)
-    size = np.log(np.maximum(lab.jobs[:, 1:].sum(axis=1), 1.0))
-    common = (b.beta_service * np.log(np.maximum(service_pc, 1e-6)) - b.beta_housing * pressure
-              + b.beta_size * size + b.beta_hukou * y["openness"] + b.beta_insurance * y["insurance"])
-    if b.beta_trend:
-        common += b.beta_trend * model.census_trend
-    # [registered?, district]: Harris–Todaro log expected wage (platform uplift if registered)
-    inc = b.beta_income * np.stack([lab.log_expected_wage(np.zeros(n)), lab.log_expected_wage(y["uplift"])])
-    # [origin (n = outside), district]: migrant network from the same origin
-    net = np.vstack([b.beta_network * np.log1p(1000.0 * stock / np.maximum(natives, 1.0)[:, None]),
-                     np.zeros((1, n))])
+    logs, net_arg = np.empty((4, n)), np.empty((n, n))
+    pressure = kernels.destination_log_args(model.service, pop, model.housing, lab.jobs, lab.nonfarm_wage(),
+                                            lab.find_rate, y["uplift"], model.cfg.economy.unemployed_income_share,
+                                            stock, natives, logs, net_arg)
+    np.log(logs, out=logs)
+    np.log1p(net_arg, out=net_arg)
+    inc, net, common = kernels.destination_terms(logs, net_arg, pressure, b.beta_service, b.beta_housing, b.beta_size,
+                                                 b.beta_hukou, y["openness"], b.beta_insurance, y["insurance"],
+                                                 b.beta_trend, model.census_trend, b.beta_income, b.beta_network)
     return {"inc": inc, "place": y["place"], "net": net, "common": common, "cost": y["cost"],
             "child_term": y["child_term"], "local_gain": y["local_gain"], "local_child_gain": y["local_child_gain"]}
 
 
-def _year_tables(model: Model) -> dict[str, np.ndarray]:
-    """The parts of :func:`destination_tables` that change only with the year (policy levers, distances),
-    computed once per year."""
+def _year_tables(model: Model) -> dict:
+    """The parts of :func:`destination_tables` that change only with the year (policy levers, distances,
+    job-platform registration), computed once per year."""
     cached = model.__dict__.get("_decision_year_tables")
     if cached is not None and cached[0] == model.year:
         return cached[1]
@@ -153,28 +158,18 @@ def _year_tables(model: Model) -> dict[str, np.ndarray]:
     cost = np.maximum(0.0, b.moving_cost_yuan + b.cost_per_km_yuan * dist
                       - subsidy * np.array([0.0, 1.0])[:, None, None] * dest_region)
     cost[:, np.arange(n), np.arange(n)] = 0.0
+    jm = cfg.policy.job_matching
     tables = {"openness": openness, "insurance": insurance, "uplift": platform_uplift(geo, cfg), "place": place,
               "cost": cost, "child_term": b.beta_school * school,
               # local hukou unlocks full access: correction at the hukou district's column
               "local_gain": b.beta_hukou * (1 - openness) + b.beta_insurance * (1 - insurance),
-              "local_child_gain": b.beta_school * (1 - school)}
+              "local_child_gain": b.beta_school * (1 - school),
+              # job-platform registration (as policy.platform_covered): eco-region district, platform_u < coverage
+              # (compared in the type numpy would compare float32 platform_u with the coverage in)
+              "platform": (bool(jm.enabled and model.year >= jm.start_year), geo.in_regions(ECO_REGIONS),
+                           np.result_type(np.float32, jm.coverage).type(jm.coverage))}
     model.__dict__["_decision_year_tables"] = (model.year, tables)
     return tables
-
-
-def household_keys(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
-                   network_origin: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-household keys into :func:`destination_tables` and the household-specific terms (cost scale,
-    the gain of keeping the current income when staying)."""
-    b, geo, hh, lab, n = model.cfg.behaviour, model.geo, model.households, model.labour, model.geo.n
-    prem = lab.skill_premium[hh.skill[rows]] * np.maximum(hh.workers()[rows], 1)
-    return {"home": np.where(home >= 0, home, n).astype(np.int64),
-            "origin": np.where(network_origin >= 0, network_origin, n).astype(np.int64),
-            "covered": platform_covered(geo, model.cfg, model.year, hh, rows).astype(np.int64),
-            "children": hh.has_children()[rows], "hukou": hh.hukou_district[rows].astype(np.int64),
-            "cost_scale": b.beta_cost / np.maximum(income_now, 1000.0),
-            # staying keeps the current income instead of the expected one
-            "stay_gain": b.beta_income * (np.log(np.maximum(income_now, 1.0)) - np.log(prem))}
 
 
 def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndarray,
@@ -189,22 +184,28 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     network from the same origin, housing pressure, and inertia for staying (docs/ODD.md §3.4).
     ``pop`` and ``net_state`` (:func:`network`) are the district populations and migrant stocks now.
 
-    Every term is a district table (:func:`destination_tables`) indexed by a few household keys
-    (:func:`household_keys`); the compiled kernel gathers them per household, numpy takes the exp,
+    Every term is a district table (:func:`destination_tables`) indexed by a few household keys; the
+    compiled kernel gathers them per household, numpy takes the exp and the logarithms of the stay gain,
     and one uniform per household makes the inverse-CDF draw. benchmarks/per_object.py is the same
     computation written per household in plain Python.
     """
     out = np.empty(len(rows), dtype=np.int16)
     if not len(rows):
         return out
+    hh, b = model.households, model.cfg.behaviour
     t = destination_tables(model, pop, net_state)
-    k = household_keys(model, rows, home, income_now, network_origin)
+    platform_on, eco, coverage = _year_tables(model)["platform"]
+    counts = hh.counts()
+    stay_logs = np.empty((2, len(rows)))
+    kernels.stay_log_args(rows, income_now, hh.skill, counts["workers"], model.labour.skill_premium, stay_logs)
+    np.log(stay_logs, out=stay_logs)
     buf = np.empty((min(CHUNK, len(rows)), model.geo.n))
     for lo in range(0, len(rows), CHUNK):
         u = buf[:min(CHUNK, len(rows) - lo)]
-        kernels.utilities(u, lo, k["home"], k["origin"], k["covered"], k["children"], k["hukou"], k["cost_scale"],
-                          k["stay_gain"], t["inc"], t["place"], t["net"], t["common"], t["cost"], t["child_term"],
-                          t["local_gain"], t["local_child_gain"])
+        kernels.utilities(u, lo, rows, home, network_origin, income_now, stay_logs, hh.district, hh.platform_u, eco,
+                          coverage, platform_on, counts["kids"], hh.hukou_district, b.beta_cost, b.beta_income,
+                          t["inc"], t["place"], t["net"], t["common"], t["cost"], t["child_term"], t["local_gain"],
+                          t["local_child_gain"])
         np.exp(u, out=u)
         # inverse-CDF draw from the logit probabilities (one uniform per household)
         kernels.inverse_cdf(u, model.rng.random(len(u)), out, lo)
@@ -217,32 +218,46 @@ def consideration_terms(model: Model, pop: np.ndarray, stock: np.ndarray,
     """District terms of stage 1: (regional overload per district, share of each origin's natives
     living in another district)."""
     geo = model.geo
-    overload = np.clip(geo.to_regions(pop) / model.carrying_capacity - 1, 0, None)[geo.region_index]
-    return overload, stock.sum(axis=1) / np.maximum(natives, 1.0)
+    return kernels.consideration_terms(_region_sums(model, pop), model.carrying_capacity, geo.region_index,
+                                       stock.sum(axis=1), natives)
 
 
-def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray) -> np.ndarray:
-    """Stage-1 probability of considering a move, P[young, old, jobless, rural, district, origin + 1]
-    (origin −1 = outside Chongqing): logistic in the household's head age (18-34, 60+), joblessness,
-    rural residence, its region's overload and the share of its origin's natives living elsewhere."""
+def _region_sums(model: Model, values: np.ndarray) -> np.ndarray:
+    """``geo.to_regions(values)`` for a per-district vector: the same sums (each region's districts in
+    order, summed by numpy), from district indices per region computed once."""
+    idx = model.__dict__.get("_region_rows")
+    if idx is None:
+        idx = model.__dict__["_region_rows"] = [np.flatnonzero(model.geo.region_index == r) for r in range(len(REGIONS))]
+    return np.array([values[i].sum() for i in idx])
+
+
+def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray,
+                        present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stage-1 probability of considering a move, (slot, P): P[slot[district, origin + 1], age class,
+    jobless, rural] (origin −1 = outside Chongqing), for the (district, origin) pairs ``present`` marks:
+    logistic in the household's head age (18-34, 60+), joblessness, rural residence, its region's
+    overload and the share of its origin's natives living elsewhere (the log-odds summed by
+    kernels.consideration_logits, the logistic by numpy)."""
     b = model.cfg.behaviour
     overload, moved_share = consideration_terms(model, pop, stock, natives)
-    origin = np.arange(-1, model.geo.n)
-    f = np.array([False, True])
-    x = (logit(b.consider_base) + b.consider_young * f[:, None, None, None, None, None]
-         + b.consider_old * f[None, :, None, None, None, None] + b.consider_unemployed * f[None, None, :, None, None, None]
-         + b.consider_rural * f[None, None, None, :, None, None] + b.consider_overload * overload[:, None]
-         + b.consider_network * moved_share[np.maximum(origin, 0)] * (origin >= 0))
-    return sigmoid(x)
+    slot, m = kernels.consideration_slots(present)
+    p = np.empty((m, 3, 2, 2))
+    kernels.consideration_logits(p, slot, logit(b.consider_base), b.consider_young, b.consider_old,
+                                 b.consider_unemployed, b.consider_rural, b.consider_overload, overload,
+                                 b.consider_network, moved_share)
+    np.exp(p, out=p)
+    kernels.logistic_of_exp(p)
+    return slot, p
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
     to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
-    hh = model.households
-    pop, stock, natives = network(model)
-    p = consideration_table(model, pop, stock, natives)
-    rows = kernels.considering(hh.uniforms(model.rng), p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
+    hh, n = model.households, model.geo.n
+    present = np.zeros((n, n + 1), dtype=bool)
+    pop, stock, natives = network(model, present)
+    slot, p = consideration_table(model, pop, stock, natives, present)
+    rows = kernels.considering(hh.uniforms(model.rng), slot, p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
                                hh.district, hh.origin)
     income = model.labour.income(hh, rows)
     return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, (stock, natives))

@@ -18,7 +18,7 @@ from migration_abm.config import Config, load_config
 from migration_abm.geography import REGIONS, Geography
 from migration_abm.labour import LabourMarket
 from migration_abm.migration import geometric_path
-from migration_abm.policy import HukouOffice, land_fiscal_quotas
+from migration_abm.policy import HukouOffice, active, hukou_candidates, land_fiscal_quotas
 from migration_abm.population import (
     AGE_MAX,
     SECTORS,
@@ -52,7 +52,7 @@ class MigrationModel(mesa.Model):
         self.households = synthesize(g, config, self.rng)
         self.labour = LabourMarket(self, g, config, self.households)
         for region in REGIONS:
-            HukouOffice(self, region, g)
+            HukouOffice(self, region)
         pop = self.district_persons()
         self.housing = pop * (1 + config.capacity.housing_slack)
         self.service = pop.copy()
@@ -67,6 +67,7 @@ class MigrationModel(mesa.Model):
         self.returner_origin_p = self._returner_origins()
         self.control = self._control_path(float(pop.sum()))
         self._reset_counters()
+        self.pending_hukou_candidates: dict[str, np.ndarray] | None = None  # set for a round of admissions
         self._snapshot: dict[str, np.ndarray] = {}
         names = [*DISTRICT_SERIES, "flows", "population_age", "population_status_band"]
         self.datacollector = mesa.DataCollector(
@@ -154,7 +155,10 @@ class MigrationModel(mesa.Model):
         migration.return_migration(self)
         migration.internal_migration(self)
         migration.local_urbanisation(self)
+        if active(cfg.policy.hukou, self.year):  # every office's candidates in one pass
+            self.pending_hukou_candidates = hukou_candidates(self)
         self.agents_by_type[HukouOffice].do("step")
+        self.pending_hukou_candidates = None
         self._update_capacity()
         self._collect()
 

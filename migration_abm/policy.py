@@ -40,13 +40,27 @@ def hukou_openness(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     return np.array(per_region)[geo.region_index]
 
 
+def hukou_candidates(model: mesa.Model) -> dict[str, np.ndarray]:
+    """Rows eligible for local urban hukou per regional office, in row order (one pass over the
+    households): urban residents without local (or with agricultural) hukou, resident long enough,
+    employed if the office requires it. An office's admissions change only its own districts' rows, so
+    all offices' candidates can be taken before the first admits."""
+    pol, geo, hh = model.cfg.policy.hukou, model.geo, model.households
+    rules: list[RegionHukouRule] = [getattr(pol, r) for r in REGIONS]
+    min_years = np.array([0 if rule.open_urban else rule.min_years for rule in rules], dtype=float)
+    need_job = np.array([bool(rule.require_employment and not rule.open_urban) for rule in rules])
+    rows, start = kernels.hukou_candidates(geo.region_index, min_years, need_job, hh.district, hh.urban,
+                                           hh.hukou_district, hh.hukou_ag, hh.years_here, hh.employed,
+                                           bool(pol.local_conversion))
+    return {r: rows[start[k]:start[k + 1]] for k, r in enumerate(REGIONS)}
+
+
 class HukouOffice(mesa.Agent):
     """Admits eligible residents of one functional region to local urban hukou under its rule."""
 
-    def __init__(self, model: mesa.Model, region: str, geo: Geography) -> None:
+    def __init__(self, model: mesa.Model, region: str) -> None:
         super().__init__(model)
         self.region = region
-        self.districts = geo.in_regions((region,))
 
     def step(self) -> None:
         """One year of admissions; conversions are reported to the model (counters, land/fiscal link)."""
@@ -57,11 +71,9 @@ class HukouOffice(mesa.Agent):
             return
         rule: RegionHukouRule = getattr(pol, self.region)
         hh: Households = model.households
-        # urban residents without local (or with agricultural) hukou, resident long enough, employed if required
-        min_years = 0 if rule.open_urban else rule.min_years
-        rows = kernels.hukou_candidates(self.districts, hh.district, hh.urban, hh.hukou_district, hh.hukou_ag,
-                                        hh.years_here, hh.employed, bool(pol.local_conversion), min_years,
-                                        bool(rule.require_employment and not rule.open_urban))
+        # every office's candidates at once when the model has computed them for this round of admissions
+        pending = model.__dict__.get("pending_hukou_candidates")
+        rows = (pending or hukou_candidates(model))[self.region]
         rows = rows[model.rng.random(len(rows)) < pol.apply_rate]
         if rule.quota > 0 and len(rows):
             rows = model.rng.permutation(rows)

@@ -26,6 +26,7 @@ WORK_AGES = (16, 64)
 COUNTS = (("size", np.int8), ("workers", np.int8), ("kids", np.bool_), ("fertile", np.int8),
           ("persons", np.float64))
 GROWTH = 1.25  # spare capacity factor when a column buffer must grow
+SETUP_BLOCK = 1 << 20  # rows per block of member-age draws in the synthesis
 
 
 @dataclass
@@ -96,12 +97,12 @@ class Households:
             setattr(self, name, arr[:m])
         self._counts = {name: arr[:m] for name, arr in counts.items()}
 
-    def scratch(self, slot: int, size: int | None = None) -> np.ndarray:
-        """A float64 work buffer of ``size`` (default ``n``) elements, kept from year to year so the
-        yearly loop does not allocate (and page-fault) large temporaries."""
-        name, size = f"scratch{slot}", self.n if size is None else size
+    def scratch(self, slot: int, size: int | None = None, dtype: type = np.float64) -> np.ndarray:
+        """A work buffer of ``size`` (default ``n``) elements, kept from year to year so the yearly loop
+        does not allocate (and page-fault) large temporaries."""
+        name, size = f"scratch{slot}{np.dtype(dtype).char}", self.n if size is None else size
         if len(self._store.get(name, ())) < size:
-            self._store[name] = np.empty(int(size * GROWTH) + 1024)
+            self._store[name] = np.empty(int(size * GROWTH) + 1024, dtype)
         return self._store[name][:size]
 
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
@@ -252,9 +253,17 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     district = np.repeat(np.arange(geo.n, dtype=np.int16), n_d)
     n = len(district)
     size = np.minimum(1 + rng.poisson(p.household_size - 1, n), K)
-    ages = np.full((n, K), NO_MEMBER, dtype=np.int8)
-    slot = np.arange(K)[None, :] < size[:, None]
-    ages[slot] = rng.choice(AGE_MAX + 1, size=int(slot.sum()), p=age_pmf(cfg)).astype(np.int8)
+    ages = np.empty((n, K), dtype=np.int8)
+    # ages from age_pmf as rng.choice(AGE_MAX + 1, size=members, p=age_pmf) draws them, row-major; the
+    # uniforms in blocks of rows drawn into one reused buffer (the same stream as one call)
+    cdf = age_pmf(cfg).cumsum()
+    cdf /= cdf[-1]
+    bounds = np.append(np.arange(0, n, SETUP_BLOCK), n)
+    members = np.diff(np.concatenate([[0], np.cumsum(size)])[bounds])  # per block
+    buf = np.empty(max(n, int(members.max(initial=0))))
+    for b in range(len(members)):
+        lo, hi = bounds[b], bounds[b + 1]
+        kernels.draw_ages(ages[lo:hi], size[lo:hi], cdf, rng.random(out=buf[:members[b]]))
     _give_every_household_an_adult(ages, rng)
     hh = Households(
         ages=-np.sort(-ages, axis=1), district=district, urban=np.zeros(n, bool),
@@ -266,29 +275,32 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     members = np.bincount(district, weights=hh.size(), minlength=geo.n)
     hh.weight = (pop / members)[district]
     hh.invalidate()
-    hh.urban = rng.random(n) < base_urban_share(geo, cfg, year)[district]
-    hh.hukou_ag = ~hh.urban | (rng.random(n) < p.urban_agricultural_hukou_share)
-    u = rng.random(n)
+    u = buf[:n]  # each rng.random(out=u) draws what rng.random(n) would, without a fresh array
+    hh.urban = rng.random(out=u) < base_urban_share(geo, cfg, year)[district]
+    hh.hukou_ag = ~hh.urban | (rng.random(out=u) < p.urban_agricultural_hukou_share)
+    rng.random(out=u)
     hi = np.where(hh.urban, p.high_skill_share_urban, p.high_skill_share_rural)
     lo = np.where(hh.urban, p.low_skill_share_urban, p.low_skill_share_rural)
-    hh.skill = np.where(u < lo, 0, np.where(u < 1 - hi, 1, 2)).astype(np.int8)
+    hh.skill = np.where(u < lo, np.int8(0), np.where(u < 1 - hi, np.int8(1), np.int8(2)))
     has_workers = hh.workers() > 0
-    hh.employed = has_workers & (rng.random(n) < cfg.economy.employment_rate)
+    hh.employed = has_workers & (rng.random(out=u) < cfg.economy.employment_rate)
     services_share = np.array([cfg.economy.urban_services_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
-    farm = ~hh.urban & (rng.random(n) < cfg.economy.rural_agriculture_share)
-    serv = rng.random(n) < services_share[district]
-    hh.sector = np.where(farm, 0, np.where(serv, 2, 1)).astype(np.int8)
+    farm = ~hh.urban & (rng.random(out=u) < cfg.economy.rural_agriculture_share)
+    serv = rng.random(out=u) < services_share[district]
+    hh.sector = np.where(farm, np.int8(0), np.where(serv, np.int8(2), np.int8(1)))
     if p.migrant_stock:
-        _assign_migrant_stock(hh, geo, cfg, year, rng)
+        _assign_migrant_stock(hh, geo, cfg, year, rng, u)
     return hh
 
 
-def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int, rng: np.random.Generator) -> None:
+def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int, rng: np.random.Generator,
+                          buf: np.ndarray) -> None:
     """Give a share of each district's households a hukou (and origin) elsewhere: the base-year stock of
-    migrants (:func:`migrant_stock_shares`); a ``migrant_outside_share`` of it comes from outside."""
+    migrants (:func:`migrant_stock_shares`); a ``migrant_outside_share`` of it comes from outside
+    (``buf``: a float64 work buffer of ``hh.n``)."""
     shares = migrant_stock_shares(geo, year)
     total = shares.sum(axis=1)
-    u = rng.random(hh.n)
+    u = rng.random(out=buf)
     is_migrant = u < total[hh.district]
     rows = np.flatnonzero(is_migrant)
     outside = rng.random(len(rows)) < cfg.population.migrant_outside_share
@@ -305,21 +317,14 @@ def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int
 
 
 def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -> None:
-    """Swap a child of each adult-less household with a spare adult of another household."""
-    adult = ages >= 18
-    n_adults = adult.sum(axis=1)
-    needy = np.flatnonzero(n_adults == 0)
+    """Swap a child of each adult-less household with a spare adult (every adult but the first of
+    households with 2+ adults, row-major) of another household, spare adults picked at random."""
+    needy, spare = kernels.adultless(ages, 18)
     if not len(needy):
         return
-    # spare adults: every adult but the first of households with 2+ adults
-    spare_mask = kernels.spare_adults(ages, 18)
-    donors_r, donors_c = np.nonzero(spare_mask)
-    if len(donors_r) < len(needy):
+    if spare < len(needy):
         raise ValueError("age structure has too few adults to give every household one")
-    pick = rng.choice(len(donors_r), size=len(needy), replace=False)
-    dr, dc = donors_r[pick], donors_c[pick]
-    needy_col = np.zeros(len(needy), dtype=np.int64)  # swap the first member of each needy household
-    ages[needy, needy_col], ages[dr, dc] = ages[dr, dc].copy(), ages[needy, needy_col].copy()
+    kernels.swap_in_adults(ages, needy, rng.choice(spare, size=len(needy), replace=False), 18)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,7 +348,8 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
     of adults are women). A household with no free slot cannot add a child. Returns births (persons)
     per district."""
     counts = hh.counts()
-    at_risk = np.flatnonzero(counts["fertile"])
+    at_risk = hh.scratch(3, dtype=np.int64)
+    at_risk = at_risk[:kernels.nonzero_rows(counts["fertile"], at_risk)]
     births = rng.binomial(counts["fertile"][at_risk], cfg.demography.fertility_rate / 40.0)
     return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
                               hh.district, n_districts)
@@ -352,9 +358,8 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
     """Young adults (20-29) who are not the head leave to form a one-person household in the same
     place. Returns the new households (caller appends them); removes the members from their parents."""
-    r, c = kernels.young_members(hh.ages, 20, 29)
-    go = rng.random(out=hh.scratch(2, len(r))) < cfg.demography.leave_home_rate
-    r, c = r[go], c[go]
+    u = rng.random(out=hh.scratch(2, kernels.young_members(hh.ages, 20, 29)))  # one uniform per candidate
+    r, c = kernels.leaving_members(hh.ages, 20, 29, u, cfg.demography.leave_home_rate)
     new = hh.take(r)
     k = hh.ages.shape[1]
     new.ages = np.full((len(r), k), NO_MEMBER, dtype=np.int8)

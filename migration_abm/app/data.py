@@ -197,13 +197,22 @@ def levers(obj: Any, prefix: str) -> list[Lever]:
 
 
 def config_choices(extra_dirs: tuple[Path, ...] = ()) -> list[str]:
-    """Scenario TOMLs shipped with the project: ./configs (a checkout) and any packaged configs."""
+    """Scenario TOMLs shipped with the project: ./configs (a checkout) and any packaged configs. Shared
+    fragments that no scenario runs on their own (no ``run.start_year`` anywhere in their ``extends``
+    chain: calibrated blocks, policies_adopted.toml) are left out."""
+    from migration_abm.errors import ConfigError
+    from migration_abm.schema import read_toml
+
     dirs = [Path("configs"), data_path("").parent / "configs", *extra_dirs]
     seen: list[str] = []
     for d in dirs:
         if d.is_dir():
             for p in sorted(d.glob("*.toml")):
-                if str(p) not in seen:
+                try:
+                    scenario = "start_year" in read_toml(p, {}).get("run", {})
+                except ConfigError:
+                    scenario = True  # listed, so choosing it shows the file's one-line error
+                if scenario and str(p) not in seen:
                     seen.append(str(p))
     return seen
 

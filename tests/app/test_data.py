@@ -3,6 +3,8 @@ paired differences, key figures, map values, the results-folder listing, and the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,9 @@ def test_sweep_store_opens_as_one_scenario_per_point(tmp_path):
     assert all(s.pop.shape == (2, 14, 38) and np.isfinite(s.net_migration).all() for s in scns)
     diff, paired = data.difference(scns[1], scns[0], "region")
     assert paired and diff.shape == (2, 14, 5)
+
+
+def test_config_choices_lists_scenarios_not_shared_fragments():
+    names = {Path(p).name for p in data.config_choices()}
+    assert {"baseline.toml", "no_policy.toml", "hindcast_2010.toml"} <= names
+    assert not names & {"calibrated.toml", "calibrated_2020.toml", "policies_adopted.toml"}
