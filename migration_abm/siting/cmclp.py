@@ -192,7 +192,7 @@ def solve_cmclp(a: sp.spmatrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: n
         z0 = np.asarray(flow0[r, c]).ravel()
         res = solve_milp(np.concatenate([np.zeros(m), np.ones(k)]), amat, np.concatenate(lo), np.concatenate(hi),
                          col_lo, col_hi, np.concatenate([np.ones(m, bool), np.zeros(k, bool)]), maximize=True,
-                         time_limit=remaining, mip_rel_gap=gap, start=np.concatenate([x0, z0]))
+                         time_limit=remaining, mip_rel_gap=gap, start=np.concatenate([x0, z0]), threads=1)
         stages["milp"] = time.perf_counter() - t0
         if res.x is not None and res.objective > best + 1e-9:
             sel = list(np.flatnonzero((res.x[:m] > 0.5) & ~fixed_mask))
