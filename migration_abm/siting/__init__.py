@@ -7,7 +7,7 @@ Quick use::
     plan = plan_for_results(results, 2030, "primary_school", districts="expansion", budget=30, out_dir="out")
     print(plan.summary())
 
-Names are imported on first use so the command line starts without loading scikit-learn.
+Names are imported on first use so the command line starts without loading the solvers.
 """
 
 from __future__ import annotations
