@@ -72,6 +72,13 @@ def plot_district_trajectories(geo, runs, flags: pd.DataFrame, path: str | Path)
     return save_figure(fig, path)
 
 
+def _panel(ax, title: str) -> None:
+    """The small-multiple panel style of the band and sweep figures: title, integer years, light grid."""
+    ax.set_title(title, fontsize=9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    ax.grid(alpha=0.3)
+
+
 ZONE_LABELS = {"main_city": "Main city (core + expansion)", "new_development": "New development",
                "northeast_eco": "North-east eco", "southeast_eco": "South-east eco", "city": "Municipality"}
 
@@ -90,9 +97,7 @@ def plot_projection_bands(table: pd.DataFrame, observed: pd.DataFrame, path: str
         o = observed[observed.area == area]
         if len(o):
             ax.scatter(o.year, o.value / 1e6, color="k", s=18, zorder=3, label="observed")
-        ax.set_title(ZONE_LABELS.get(area, area), fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-        ax.grid(alpha=0.3)
+        _panel(ax, ZONE_LABELS.get(area, area))
     axes[0].set_ylabel("residents (millions)")
     axes[0].legend(frameon=False, fontsize=7)
     fig.suptitle(title or "Projected population", fontsize=10)
@@ -126,9 +131,7 @@ def plot_sweep(years, region_pop, regions, point_labels: list[str], path: str | 
         if many:
             ax.plot(years, np.median(med[ran, :, j], axis=0), color=REGION_COLORS.get(region, "k"), lw=2,
                     label="median of points")
-        ax.set_title(REGION_LABELS.get(region, region), fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-        ax.grid(alpha=0.3)
+        _panel(ax, REGION_LABELS.get(region, region))
     axes[0].set_ylabel("residents (millions)")
     axes[0].legend(frameon=False, fontsize=6)
     fig.suptitle(title or "Sweep: population by functional region (median over replicates per point)", fontsize=10)
