@@ -21,7 +21,7 @@ import pandas as pd
 
 from migration_abm.baselines import BASELINES, Baseline, RegionalInterpolation, ShareTrend
 from migration_abm.errors import InputError
-from migration_abm.geography import REGIONS, ZONES, Geography
+from migration_abm.geography import REGIONS, ZONES, Geography, haversine_km
 from migration_abm.observations import DISTRICT, Observations, load_observed, log_interpolate
 
 TESTS = ("temporal", "allocation", "backcast", "forward")
@@ -264,7 +264,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         parts.append(run_test(test, truth, model_pop, years, share_sd=0.0 if test.name == "backcast" else share_sd))
         notes[test.name] = test.note
         if test.name == "backcast" and model_pop is not None:
-            share_sd = backcast_discrepancy(model_pop, years, truth, test.start_year, 2010)
+            share_sd = backcast_discrepancy(model_pop, years, truth, test.start_year, min(test.predicted))
             notes["discrepancy"] = (f"share discrepancy of the intervals: {share_sd:.4f} (log sd per 10 years), "
                                     "measured on this backcast's 2010 district shares beyond the replicates' "
                                     "spread and added to the other tests' intervals")
@@ -390,18 +390,20 @@ def attractiveness_cv(geo: Geography, truth: Observations) -> pd.DataFrame:
             out[zone == z] -= out[m].mean()
         return out
 
-    share = lambda p: p / p.sum()  # noqa: E731
-    g1 = within(np.log(share(p10) / share(p00)) / 10)
-    g2 = within(np.log(share(p20) / share(p10)) / 10)
+    g1 = within(np.log((p10 / p10.sum()) / (p00 / p00.sum())) / 10)
+    g2 = within(np.log((p20 / p20.sum()) / (p10 / p10.sum())) / 10)
     d = geo.districts
     core = d.index[d.functional_region == "core"]
     lat0, lon0 = float(d.loc[core, "lat"].mean()), float(d.loc[core, "lon"].mean())
-    km = np.hypot((d.lat - lat0) * 111.0, (d.lon - lon0) * 111.0 * np.cos(np.radians(lat0))).to_numpy(float)
+    km = haversine_km(d.lat.to_numpy(float), d.lon.to_numpy(float), lat0, lon0)
     terms = {"log distance to 渝中": np.log1p(km), "log density 2010": np.log(p10 / d.area_km2.to_numpy(float)),
              "migrant stock share 2010": migrant_stock_shares(geo, 2010).sum(axis=1)}
     cols = {k: within(v) for k, v in terms.items()}
     cols = {k: (v / v[ok].std() if v[ok].std() > 0 else v) for k, v in cols.items()}
-    rmse = lambda e: float(np.sqrt(np.mean(np.square(e))))  # noqa: E731
+
+    def rmse(e: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(e))))
+
     rows = [{"model": "no change (zero)", "terms": 0, "penalty": "", "LOO RMSE 2000-10": rmse(g1[ok]),
              "RMSE 2010-20 (fit 2000-10)": rmse(g2[ok])},
             {"model": "own 2000-10 trend carried forward", "terms": 1, "penalty": "",
