@@ -80,6 +80,7 @@ def test_in_place_compaction_and_append_match_numpy() -> None:
         assert np.array_equal(hh.size(), members)
         assert np.array_equal(hh.workers(), ((ref["ages"] >= 16) & (ref["ages"] <= 64)).sum(axis=1))
         assert np.array_equal(hh.persons(), members * ref["weight"])
+        assert np.array_equal(hh.head_age(), ref["ages"][:, 0])
 
 
 DIGEST = r"""
