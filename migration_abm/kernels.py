@@ -424,55 +424,26 @@ def destination_log_args(service, pop, housing, jobs, wage, find_rate, uplift, f
 
 
 @jit
-def decision_tables(origin, district, persons, head, workers, employed, urban, key, pop, stock, natives, region_rows,
-                    region_start, region_index, capacity, coef, slot, p, service, housing, jobs, wage, find_rate,
-                    uplift, fallback, logs, net, pressure):  # pragma: no cover - compiled
+def decision_tables(origin, district, persons, head, workers, employed, urban, key, present, pop, stock, natives,
+                    region_rows, region_start, region_index, capacity, coef, slot, pairs, p, service, housing, jobs,
+                    wage, find_rate, uplift, fallback, logs, net, pressure):  # pragma: no cover - compiled
     """Everything the yearly decision needs before numpy's exp and logarithms, in one call.
 
-    One pass over the households makes :func:`network_totals`' sums (the same additions in the same
-    order) and each row's stage-1 table index ``key[i] = 12 · slot[district, origin + 1] + class`` (class:
-    4 · age class of the head (1: 18-34, 2: 60+, else 0) + 2 · jobless + rural; a (district, origin) pair
-    gets the next table row when first seen). Then the stage-1 log-odds of every row into ``p``
-    (:func:`consideration_logits`) and the arguments of the destination tables' logarithms
+    :func:`network_totals`; each row's index into the dense stage-1 table, ``key[i] = 12 · ((n + 1) ·
+    district + origin + 1) + class`` (class: 4 · age class of the head (1: 18-34, 2: 60+, else 0) + 2 ·
+    jobless + rural); the stage-1 log-odds of the (district, origin) pairs some household has into ``p``
+    (:func:`consideration_logits`; ``slot[district, origin + 1]`` = its row, district-major, −1 if none;
+    ``pairs[row]`` = the pair's dense index); the arguments of the destination tables' logarithms
     (:func:`destination_log_args`). Regional sums are numpy's (each region's districts in order,
     ``region_rows[region_start[r]:region_start[r + 1]]``). ``coef``: logit of the base rate, the young,
     old, jobless, rural, overload and network coefficients. Returns the number of table rows."""
+    network_totals(origin, district, persons, present, pop, stock, natives)
     n = len(pop)
-    pop[:] = 0.0
-    stock[:] = 0.0
-    slot[:] = -1
-    m = 0
-    if len(district):
-        d0 = district[0]
-        acc = 0.0
-        nat = 0.0
-        for i in range(len(origin)):
-            d = district[i]
-            if d != d0:
-                pop[d0] = acc
-                stock[d0, d0] = nat
-                acc = pop[d]
-                nat = stock[d, d]
-                d0 = d
-            x = persons[i]
-            acc += x
-            o = origin[i]
-            if o == d:
-                nat += x
-            elif o >= 0:
-                stock[o, d] += x
-            k = slot[d, o + 1]
-            if k < 0:
-                k = slot[d, o + 1] = m
-                m += 1
-            h = head[i]
-            key[i] = (12 * k + 4 * ((h >= 18) & (h <= 34)) + 8 * (h >= 60)
-                      + 2 * ((workers[i] > 0) & (not employed[i])) + (not urban[i]))
-        pop[d0] = acc
-        stock[d0, d0] = nat
-    for o in range(n):
-        natives[o] = pairwise_sum(stock[o])
-        stock[o, o] = 0.0
+    w = n + 1
+    for i in range(len(key)):  # branch-free, so it vectorises
+        h = head[i]
+        key[i] = (12 * (w * np.int32(district[i]) + np.int32(origin[i]) + 1) + 4 * ((h >= 18) & (h <= 34))
+                  + 8 * (h >= 60) + 2 * ((workers[i] > 0) & (not employed[i])) + (not urban[i]))
     overload = np.empty(n)
     share = np.empty(n)
     region_pop = np.empty(len(region_start) - 1)
@@ -488,6 +459,15 @@ def decision_tables(origin, district, persons, head, workers, employed, urban, k
         x = region_pop[r] / capacity[r] - 1
         overload[d] = 0.0 if x < 0.0 else x  # np.clip(x, 0, None), NaN kept
         share[d] = pairwise_sum(stock[d]) / max(natives[d], 1.0)  # share of d's natives living elsewhere
+    m = 0
+    for d in range(n):
+        for o in range(w):
+            if present[d, o]:
+                slot[d, o] = m
+                pairs[m] = w * d + o
+                m += 1
+            else:
+                slot[d, o] = -1
     consideration_logits(p, slot, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], overload, coef[6], share)
     destination_log_args(service, pop, housing, jobs, wage, find_rate, uplift, fallback, stock, natives, logs, net,
                          pressure)
@@ -523,25 +503,27 @@ def consideration_logits(out, slot, base, young, old, jobless, rural, overload_c
 
 
 @jit
-def consider(u, p, key, employed, workers, district, origin, sector, skill, wage, skill_premium, fallback, rows,
-             home, network_origin, income, stay, logs, net_log, pressure, dcoef, openness, insurance, trend, inc, net,
-             common):  # pragma: no cover - compiled
+def consider(u, p, pairs, dense, key, employed, workers, district, origin, sector, skill, wage, skill_premium,
+             fallback, rows, home, network_origin, income, stay, logs, net_log, pressure, dcoef, openness,
+             insurance, trend, inc, net, common):  # pragma: no cover - compiled
     """Stage 1 and what stage 2 needs of the households that consider moving, in one call.
 
-    ``p`` (exp of minus the log-odds, :func:`decision_tables`) becomes the logistic in place; row i
-    considers moving if ``u[i] < p[key[i]]``. For those rows, in order: ``rows``, ``home`` (district),
-    ``network_origin`` (origin), ``income`` (``wage[district, sector] × skill_premium[skill]`` if
-    employed with workers, else ``fallback`` × the district's non-farm wage; times the earners,
-    workers at least 1) and ``stay[t]`` = the stay gain's logarithm arguments (:func:`stay_log_args`).
-    Also the destination tables (:func:`destination_terms` from ``logs``, ``net_log``, ``pressure`` and
-    ``dcoef``). Returns the number of considering rows."""
-    for c in range(len(p)):
-        p[c] = 1.0 / (1.0 + p[c])
+    The logistic of ``p`` (exp of minus the log-odds, one row of 12 classes per pair, :func:`decision_tables`)
+    goes to the dense table ``dense[12 · pairs[row] + class]``; row i considers moving if ``u[i] <
+    dense[key[i]]``. For those rows, in order: ``rows``, ``home`` (district), ``network_origin``
+    (origin), ``income`` (``wage[district, sector] × skill_premium[skill]`` if employed with workers, else
+    ``fallback`` × the district's non-farm wage; times the earners, workers at least 1) and ``stay[t]`` =
+    the stay gain's logarithm arguments (:func:`stay_log_args`). Also the destination tables
+    (:func:`destination_terms` from ``logs``, ``net_log``, ``pressure`` and ``dcoef``). Returns the
+    number of considering rows."""
+    for r in range(len(pairs)):
+        for c in range(12):
+            dense[12 * pairs[r] + c] = 1.0 / (1.0 + p[12 * r + c])
     destination_terms(logs, net_log, pressure, dcoef[0], dcoef[1], dcoef[2], dcoef[3], openness, dcoef[4], insurance,
                       dcoef[5], trend, dcoef[6], dcoef[7], inc, net, common)
     j = 0
     for i in range(len(u)):
-        if u[i] < p[key[i]]:
+        if u[i] < dense[key[i]]:
             rows[j] = i
             d = district[i]
             home[j] = d

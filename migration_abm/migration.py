@@ -232,11 +232,12 @@ class _DecisionBuffers:
 
     def __init__(self, geo: Any) -> None:
         n = geo.n
-        self.slot = np.empty((n, n + 1), dtype=np.int64)
-        # dtype of the households' stage-1 table index (12 classes per (district, origin) row)
+        self.present, self.slot = np.empty((n, n + 1), dtype=bool), np.empty((n, n + 1), dtype=np.int64)
+        self.pairs, self.dense = np.empty(n * (n + 1), dtype=np.int64), np.empty(n * (n + 1) * 12)
+        # dtype of the households' index into the dense stage-1 table [district, origin + 1, class]
         self.key_dtype = np.int16 if 12 * n * (n + 1) <= np.iinfo(np.int16).max else np.int32
         self.pop, self.stock, self.natives = np.empty(n), np.empty((n, n)), np.empty(n)
-        self.p = np.empty(n * (n + 1) * 12)  # stage-1 table, 12 household classes per (district, origin) row
+        self.p = np.empty(n * (n + 1) * 12)  # stage-1 table, 12 household classes per present (district, origin)
         self.logs, self.net_arg, self.pressure = np.empty((4, n)), np.empty((n, n)), np.empty(n)
         self.inc, self.net, self.common = np.empty((2, n)), np.empty((n + 1, n)), np.empty(n)
         self.region_rows = np.concatenate([np.flatnonzero(geo.region_index == r) for r in range(len(REGIONS))])
@@ -260,20 +261,20 @@ def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     y = _year_tables(model)
     fallback = model.cfg.economy.unemployed_income_share
     key = hh.scratch(7, dtype=ws.key_dtype)
-    m = kernels.decision_tables(hh.origin, hh.district, hh.persons(), hh.head_age(), hh.workers(), hh.employed, hh.urban,
-                                key, ws.pop, ws.stock, ws.natives, ws.region_rows, ws.region_start, geo.region_index,
-                                model.carrying_capacity, y["consider_coef"], ws.slot, ws.p, model.service,
-                                model.housing, lab.jobs, lab.wage, lab.find_rate, y["uplift"], fallback, ws.logs,
-                                ws.net_arg, ws.pressure)
+    m = kernels.decision_tables(hh.origin, hh.district, hh.persons(), hh.head_age(), hh.workers(), hh.employed,
+                                hh.urban, key, ws.present, ws.pop, ws.stock, ws.natives, ws.region_rows,
+                                ws.region_start, geo.region_index, model.carrying_capacity, y["consider_coef"],
+                                ws.slot, ws.pairs, ws.p, model.service, model.housing, lab.jobs, lab.wage,
+                                lab.find_rate, y["uplift"], fallback, ws.logs, ws.net_arg, ws.pressure)
     p = ws.p[:12 * m]
     np.exp(p, out=p)
     np.log(ws.logs, out=ws.logs)
     np.log1p(ws.net_arg, out=ws.net_arg)
     rows, home, origin = hh.scratch(4, dtype=np.int64), hh.scratch(4, dtype=np.int16), hh.scratch(5, dtype=np.int16)
     income, stay = hh.scratch(4), hh.scratch(5, 2 * hh.n).reshape(-1, 2)
-    k = kernels.consider(hh.uniforms(model.rng), p, key, hh.employed, hh.workers(), hh.district,
-                         hh.origin, hh.sector, hh.skill, lab.wage, lab.skill_premium, fallback, rows, home, origin,
-                         income, stay, ws.logs, ws.net_arg, ws.pressure, y["destination_coef"], y["openness"],
+    k = kernels.consider(hh.uniforms(model.rng), p, ws.pairs[:m], ws.dense, key, hh.employed, hh.workers(),
+                         hh.district, hh.origin, hh.sector, hh.skill, lab.wage, lab.skill_premium, fallback, rows, home,
+                         origin, income, stay, ws.logs, ws.net_arg, ws.pressure, y["destination_coef"], y["openness"],
                          y["insurance"], model.census_trend, ws.inc, ws.net, ws.common)
     if not k:
         return rows[:0], np.empty(0, dtype=np.int16)
