@@ -71,6 +71,21 @@ class Households:
             self._store[name] = buf
         return buf
 
+    def reserve(self) -> None:
+        """Move every column and member count into a buffer with spare capacity (``GROWTH``) now, so the
+        first years' arrivals and leavers are appended without moving the population (set-up)."""
+        n = self.n
+        for name, arr in {**self.columns(), **self.counts()}.items():
+            if len(self._store.get(name, ())) < int(n * GROWTH):
+                buf = np.empty((int(n * GROWTH) + 1024, *arr.shape[1:]), dtype=arr.dtype)
+                buf[:n] = arr
+                self._store[name] = buf
+            view = self._store[name][:n]
+            if name in self._counts:
+                self._counts[name] = view
+            else:
+                setattr(self, name, view)
+
     def extend(self, other: Households) -> None:
         """Append rows in place (ages padded to the wider member dimension)."""
         if other.ages.shape[1] != self.ages.shape[1]:
