@@ -22,7 +22,7 @@ from migration_abm.policy import (
     recruitment_subsidy,
     relocation_rate,
 )
-from migration_abm.population import NO_MEMBER, OUTSIDE, Households
+from migration_abm.population import GROWTH, NO_MEMBER, OUTSIDE, Households
 
 CHUNK = 1 << 13  # rows per destination-choice block: keeps the [rows × districts] buffer in cache
 #: mean persons per arriving household (assumption; arrivals are mostly young couples and singles)
@@ -242,6 +242,18 @@ class _DecisionBuffers:
         self.inc, self.net, self.common = np.empty((2, n)), np.empty((n + 1, n)), np.empty(n)
         self.region_rows = np.concatenate([np.flatnonzero(geo.region_index == r) for r in range(len(REGIONS))])
         self.region_start = np.searchsorted(geo.region_index[self.region_rows], np.arange(len(REGIONS) + 1))
+        self._rows, self._views = 0, ()
+
+    def per_row(self, n: int) -> tuple[np.ndarray, ...]:
+        """(stage-1 table index, considering rows, their home, origin, income, stay-gain arguments) for
+        ``n`` households, in buffers kept from year to year (with ``GROWTH`` spare capacity)."""
+        if n != self._rows:
+            if not self._views or len(self._buffers[0]) < n:
+                cap = int(n * GROWTH) + 1024
+                self._buffers = (np.empty(cap, self.key_dtype), np.empty(cap, np.int64), np.empty(cap, np.int16),
+                                 np.empty(cap, np.int16), np.empty(cap), np.empty((cap, 2)))
+            self._rows, self._views = n, tuple(b[:n] for b in self._buffers)
+        return self._views
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
@@ -260,7 +272,7 @@ def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
         ws = model.__dict__["_decision_buffers"] = _DecisionBuffers(geo)
     y = _year_tables(model)
     fallback = model.cfg.economy.unemployed_income_share
-    key = hh.scratch(7, dtype=ws.key_dtype)
+    key, rows, home, origin, income, stay = ws.per_row(hh.n)
     m = kernels.decision_tables(hh.origin, hh.district, hh.persons(), hh.head_age(), hh.workers(), hh.employed,
                                 hh.urban, key, ws.present, ws.pop, ws.stock, ws.natives, ws.region_rows,
                                 ws.region_start, geo.region_index, model.carrying_capacity, y["consider_coef"],
@@ -270,8 +282,6 @@ def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     np.exp(p, out=p)
     np.log(ws.logs, out=ws.logs)
     np.log1p(ws.net_arg, out=ws.net_arg)
-    rows, home, origin = hh.scratch(4, dtype=np.int64), hh.scratch(4, dtype=np.int16), hh.scratch(5, dtype=np.int16)
-    income, stay = hh.scratch(4), hh.scratch(5, 2 * hh.n).reshape(-1, 2)
     k = kernels.consider(hh.uniforms(model.rng), p, ws.pairs[:m], ws.dense, key, hh.employed, hh.workers(),
                          hh.district, hh.origin, hh.sector, hh.skill, lab.wage, lab.skill_premium, fallback, rows, home,
                          origin, income, stay, ws.logs, ws.net_arg, ws.pressure, y["destination_coef"], y["openness"],
