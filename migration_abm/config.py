@@ -53,9 +53,11 @@ class PopulationConfig:
     old_age: int = _p(65, 60, 65, "lower age of the share_65_plus band: 65, or 60 for censuses that report 60+ "
                       "(the 2020 census: 60+ 21.87 %)")
     urban_share: dict[str, float] = _p(
-        {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486, "northeast_eco": 0.4180,
+        {"core": 1.0, "expansion": 0.8688, "new_development": 0.5486, "northeast_eco": 0.4180,
          "southeast_eco": 0.3464}, 0.0, 1.0,
-        "urban share where a district's own urban_<year> is missing (2013 1 % survey by region; 渝中 100 %)")
+        "urban share by region (2013 1 % survey; 渝中 100 %; expansion derived for our boundary, DATA.md): "
+        "where a district's own urban_<year> is missing, and the level the within-region structure of an "
+        "earlier census column is centred on")
     urban_share_city: float = _p(0.0, 0.0, 1.0, "if > 0: the city-wide urban share at the base year; the regional "
                                  "urban_share values are shifted by one common logit offset to match it (2020 "
                                  "census 69.46 %, derived from 2021's 70.32 % − 0.86 points; FACTS §2)")

@@ -190,20 +190,37 @@ def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
 
 
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
-    """Urban share per district: the census urban column where present, else the region default —
-    shifted by one common logit offset when ``population.urban_share_city`` fixes the city-wide share."""
-    default = np.array([cfg.population.urban_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
-    col = f"urban_{year}"
-    share = default
-    if col in geo.districts.columns:
-        own = geo.districts[col].to_numpy(float) / geo.population(year)
-        share = np.where(np.isfinite(own), own, default)
+    """Urban share per district at ``year``, then shifted by one common logit offset when
+    ``population.urban_share_city`` fixes the city-wide share.
+
+    A census urban column of ``year`` itself is used as it stands, the region value where it is missing.
+    Without one, the latest earlier census column gives the structure *within* each region: a district's
+    logit deviation from its region's population-weighted mean (over the districts that have a value) is
+    added to the region value (``population.urban_share``); districts without a value get the region value.
+    Only columns up to ``year`` are read.
+    """
+    region = np.array([cfg.population.urban_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
+    earlier = [y for y in geo.census_years if y <= year and f"urban_{y}" in geo.districts.columns]
+    share = region.copy()
+    if earlier:
+        y = earlier[-1]
+        own = geo.districts[f"urban_{y}"].to_numpy(float) / geo.population(y)
+        known = np.isfinite(own)
+        if y == year:
+            share = np.where(known, own, region)
+        else:
+            x = _logit(np.where(known, own, 0.5))
+            for r in np.unique(geo.region_index):
+                m = (geo.region_index == r) & known & (region < 1.0)
+                if m.any():
+                    dev = x[m] - np.average(x[m], weights=geo.population(y)[m])
+                    share[m] = 1 / (1 + np.exp(-(_logit(region[m]) + dev)))
     target = cfg.population.urban_share_city
     if target:
         from scipy.optimize import brentq
 
         pop = geo.population(year)
-        x = np.log(np.clip(share, 1e-6, 1 - 1e-6) / (1 - np.clip(share, 1e-6, 1 - 1e-6)))
+        x = _logit(share)
         fixed = share >= 1.0  # wholly urban districts (渝中) stay so
 
         def shifted(c: float) -> np.ndarray:
@@ -212,6 +229,11 @@ def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
         c = brentq(lambda c: np.average(shifted(c), weights=pop) - target, -20, 20)
         share = shifted(c)
     return share
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
 
 
 def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:

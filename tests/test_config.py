@@ -405,8 +405,12 @@ def test_fact_derived_defaults():
     assert c.population.household_size == 2.70
     assert c.population.share_0_14 == pytest.approx(489.80 / 2884.6170, abs=5e-5)  # 2010 bulletin 16.98 %
     assert c.population.share_65_plus == pytest.approx(333.41 / 2884.6170, abs=5e-5)  # 11.56 %
-    assert c.population.urban_share == {"core": 1.0, "expansion": 0.7788, "new_development": 0.5486,
-                                        "northeast_eco": 0.4180, "southeast_eco": 0.3464}
+    # 2013 survey (FACTS §2); our expansion = the nine main-city districts minus 渝中 (DATA.md)
+    main_urban = 490.07 * 0.9436 + 318.46 * 0.7788
+    yuzhong = (630090 + 588717) / 2 / 1e4
+    assert c.population.urban_share["expansion"] == pytest.approx((main_urban - yuzhong) / (808.53 - yuzhong), abs=5e-5)
+    assert {k: v for k, v in c.population.urban_share.items() if k != "expansion"} == {
+        "core": 1.0, "new_development": 0.5486, "northeast_eco": 0.4180, "southeast_eco": 0.3464}
     # 2010 GDP by region (亿元, yearbook 2011 t.2-13) / the region's 2010 census population (packaged table)
     gdp = c.economy.gdp_per_capita_by_region
     d = load_districts()

@@ -2,7 +2,9 @@
 
 Every config runs the same N replicate seeds (replicate r uses one stream for all configs), so the
 difference between two configs is computed per replicate (paired) — much tighter than comparing two
-independent bands. Bands show stochastic (replicate) variation only, never parameter uncertainty.
+independent bands. Bands are quantiles over replicates: stochastic variation, plus parameter uncertainty
+when the configs name a calibration posterior (`run.posterior`; each replicate draws one parameter set).
+They leave out the model-discrepancy term that `run` adds (`run.share_discrepancy_sd`); the report says so.
 """
 
 from __future__ import annotations
