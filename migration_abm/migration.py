@@ -134,6 +134,7 @@ def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarra
 
 
 def _tables(y: dict, inc: np.ndarray, net: np.ndarray, common: np.ndarray) -> dict[str, np.ndarray]:
+    """The destination tables the ``utilities`` kernel reads: this year's (``y``) and these."""
     return {"inc": inc, "place": y["place"], "net": net, "common": common, "cost": y["cost"],
             "child_term": y["child_term"], "local_gain": y["local_gain"], "local_child_gain": y["local_child_gain"]}
 
@@ -242,13 +243,13 @@ class _DecisionBuffers:
         self.inc, self.net, self.common = np.empty((2, n)), np.empty((n + 1, n)), np.empty(n)
         self.region_rows = np.concatenate([np.flatnonzero(geo.region_index == r) for r in range(len(REGIONS))])
         self.region_start = np.searchsorted(geo.region_index[self.region_rows], np.arange(len(REGIONS) + 1))
-        self._rows, self._views = 0, ()
+        self._rows, self._views, self._buffers = 0, (), ()
 
     def per_row(self, n: int) -> tuple[np.ndarray, ...]:
         """(stage-1 table index, considering rows, their home, origin, income, stay-gain arguments) for
         ``n`` households, in buffers kept from year to year (with ``GROWTH`` spare capacity)."""
         if n != self._rows:
-            if not self._views or len(self._buffers[0]) < n:
+            if not self._buffers or len(self._buffers[0]) < n:
                 cap = int(n * GROWTH) + 1024
                 self._buffers = (np.empty(cap, self.key_dtype), np.empty(cap, np.int64), np.empty(cap, np.int16),
                                  np.empty(cap, np.int16), np.empty(cap), np.empty((cap, 2)))
