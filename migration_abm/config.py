@@ -61,6 +61,10 @@ class PopulationConfig:
     urban_share_city: float = _p(0.0, 0.0, 1.0, "if > 0: the city-wide urban share at the base year; the regional "
                                  "urban_share values are shifted by one common logit offset to match it (2020 "
                                  "census 69.46 %, derived from 2021's 70.32 % − 0.86 points; FACTS §2)")
+    urban_share_city_observed: bool = _p(False, doc="take the base year's city-wide urban share from the packaged "
+                                         "observations instead of urban_share_city: that year's figure, else the "
+                                         "line through the two latest earlier ones (2000 35.6 %, 2010 53.74 % from "
+                                         "2000 and 2007, 2020 69.46 %)")
     migrant_stock: bool = _p(False, doc="give the base year migrant stocks: in districts whose residents exceed "
                              "their 2007 registered population (chongqing_registered_2007.csv), that excess lives "
                              "there with hukou elsewhere (origins ∝ registered-minus-resident gaps, or outside)")

@@ -129,6 +129,19 @@ class Observations:
             raise InputError("observations", f"{kind} {year}", area, "no observation for that area")
         return float(rows["value"].iloc[0])
 
+    def city_urbanisation(self, year: int) -> float:
+        """City-wide urban share at ``year``: the observation of that year, else the straight line through
+        the two latest earlier ones (later observations are never read)."""
+        years = [y for y in self.years("urbanisation") if y <= year
+                 and not self._rows("urbanisation", y).query("area == 'city'").empty]
+        if year in years:
+            return self.value("urbanisation", year)
+        if len(years) < 2:
+            raise InputError("observations", "urbanisation", year, f"need two city observations before it; have {years}")
+        (y0, y1) = years[-2:]
+        v0, v1 = self.value("urbanisation", y0), self.value("urbanisation", y1)
+        return v1 + (v1 - v0) * (year - y1) / (y1 - y0)
+
     def district_population(self, year: int) -> np.ndarray:
         """Census population per district in geography order (NaN where the census lacks a district)."""
         rows = self._rows(DISTRICT, year).set_index("area")

@@ -191,7 +191,8 @@ def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
 
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     """Urban share per district at ``year``, then shifted by one common logit offset when
-    ``population.urban_share_city`` fixes the city-wide share.
+    ``population.urban_share_city`` (or ``urban_share_city_observed``) fixes the city-wide share; the
+    shift leaves 渝中 (wholly urban) and the base year's own census values alone.
 
     A census urban column of ``year`` itself is used as it stands, the region value where it is missing.
     Without one, the latest earlier census column gives the structure *within* each region: a district's
@@ -202,12 +203,14 @@ def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     region = np.array([cfg.population.urban_share.get(r, 0.5) for r in REGIONS])[geo.region_index]
     earlier = [y for y in geo.census_years if y <= year and f"urban_{y}" in geo.districts.columns]
     share = region.copy()
+    fixed = share >= 1.0  # wholly urban districts (渝中) stay so
     if earlier:
         y = earlier[-1]
         own = geo.districts[f"urban_{y}"].to_numpy(float) / geo.population(y)
         known = np.isfinite(own)
-        if y == year:
+        if y == year:  # the base year's own census values stay as they are
             share = np.where(known, own, region)
+            fixed |= known
         else:
             x = _logit(np.where(known, own, 0.5))
             for r in np.unique(geo.region_index):
@@ -216,15 +219,18 @@ def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
                     dev = x[m] - np.average(x[m], weights=geo.population(y)[m])
                     share[m] = 1 / (1 + np.exp(-(_logit(region[m]) + dev)))
     target = cfg.population.urban_share_city
+    if cfg.population.urban_share_city_observed:
+        from migration_abm.observations import Observations
+
+        target = Observations.load(geo).city_urbanisation(year)
     if target:
         from scipy.optimize import brentq
 
         pop = geo.population(year)
         x = _logit(share)
-        fixed = share >= 1.0  # wholly urban districts (渝中) stay so
 
         def shifted(c: float) -> np.ndarray:
-            return np.where(fixed, 1.0, 1 / (1 + np.exp(-(x + c))))
+            return np.where(fixed, share, 1 / (1 + np.exp(-(x + c))))
 
         c = brentq(lambda c: np.average(shifted(c), weights=pop) - target, -20, 20)
         share = shifted(c)

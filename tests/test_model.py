@@ -102,6 +102,30 @@ def test_base_urban_share_reads_the_base_year_or_the_structure_of_an_earlier_cen
     np.testing.assert_array_equal(base_urban_share(later, c, 2020), share20)
 
 
+def test_city_urbanisation_is_observed_or_extrapolated_from_earlier_years_only() -> None:
+    """2000 and 2020 are observed; 2010 is the line through 2000 and 2007 (48.3 %), not through 2013; a
+    base year's own census urban values survive the shift to that target."""
+    from migration_abm.config import Config
+    from migration_abm.geography import Geography
+    from migration_abm.observations import Observations
+    from migration_abm.population import base_urban_share
+
+    geo = Geography.load()
+    obs = Observations.load(geo)
+    assert obs.city_urbanisation(2000) == pytest.approx(0.356)
+    assert obs.city_urbanisation(2020) == pytest.approx(0.6946)
+    assert obs.city_urbanisation(2010) == pytest.approx(0.483 + (0.483 - 0.356) * 3 / 7)
+    assert obs.until(2010).city_urbanisation(2010) == obs.city_urbanisation(2010)
+    c = Config().with_overrides({"population.urban_share_city_observed": True})
+    share = base_urban_share(geo, c, 2010)
+    pop = geo.population(2010)
+    assert np.average(share, weights=pop) == pytest.approx(obs.city_urbanisation(2010), abs=1e-9)
+    u10 = (geo.districts.urban_2010 / geo.districts.pop_2010).to_numpy(float)
+    known = np.isfinite(u10)
+    np.testing.assert_allclose(share[known], u10[known])
+    assert (share[~known] < base_urban_share(geo, Config(), 2010)[~known] + 1e-12).all()
+
+
 def test_2020_base_urbanisation_tracks_the_observed_2022_zone_rates() -> None:
     """Forward check of the base-year urban structure: two simulated years from the 2020 base come within
     2.5 points of the observed 2022 urbanisation of the four zones on average (3.3 with the survey's
