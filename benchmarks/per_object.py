@@ -16,7 +16,7 @@ import math
 import mesa
 import numpy as np
 
-from migration_abm.migration import consideration_terms, destination_tables, logit, network
+from migration_abm.migration import destination_tables, logit, network
 from migration_abm.policy import platform_covered
 
 
@@ -86,7 +86,9 @@ class ObjectModel(mesa.Model):
         hh, lab, cfg = src.households, src.labour, src.cfg
         self.b, self.n = cfg.behaviour, src.geo.n
         pop, stock, natives = network(src)
-        overload, moved_share = consideration_terms(src, pop, stock, natives)
+        # regional overload per district and the share of each origin's natives living elsewhere
+        overload = np.clip(src.geo.to_regions(pop) / src.carrying_capacity - 1, 0, None)[src.geo.region_index]
+        moved_share = stock.sum(axis=1) / np.maximum(natives, 1.0)
         self.overload, self.moved_share = overload.tolist(), moved_share.tolist()
         self.consider_base = logit(self.b.consider_base)
         for k, v in destination_tables(src, pop, (stock, natives)).items():

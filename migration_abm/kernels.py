@@ -18,8 +18,9 @@ jit = nb.njit(cache=True, nogil=True, boundscheck=False)
 
 # ---- member table -----------------------------------------------------------------------------------
 @jit
-def member_counts(ages, weight, size, workers, kids, fertile, persons):  # pragma: no cover - compiled
-    """Per row: members, working-age (16-64) members, children 6-14, members 20-39, and persons."""
+def member_counts(ages, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover - compiled
+    """Per row: members, working-age (16-64) members, children 6-14, members 20-39, persons, and the
+    head's age (the first slot)."""
     n, k = ages.shape
     for i in range(n):
         s = 0
@@ -39,10 +40,11 @@ def member_counts(ages, weight, size, workers, kids, fertile, persons):  # pragm
         kids[i] = c6 > 0
         fertile[i] = f
         persons[i] = s * weight[i]
+        head[i] = ages[i, 0]
 
 
 @jit
-def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, persons):  # pragma: no cover
+def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover
     """Age every member a year; the j-th member (row-major) dies if ``u[j] < q[age]``. Survivors keep
     their descending order (shifted left over the dead); ``deaths`` gets deaths per row, and the
     member counts (as :func:`member_counts`) are refreshed in the same pass."""
@@ -76,6 +78,7 @@ def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, person
         kids[i] = c6 > 0
         fertile[i] = f
         persons[i] = s * weight[i]
+        head[i] = ages[i, 0]
 
 
 @jit
@@ -90,8 +93,8 @@ def weighted_sum_by(key, values, weight, n_keys):  # pragma: no cover - compiled
 @jit
 def add_births(ages, size, persons, weight, rows, births, district, n):  # pragma: no cover - compiled
     """Newborns (age 0) fill the first free slots of ``rows``; ``births`` is capped in place by the
-    free slots. Newborns trail the older members, so the descending order holds. Returns births
-    (persons) per district."""
+    free slots. Newborns trail the older members, so the descending order holds (and the head, the
+    rows having fertile members, stays). Returns births (persons) per district."""
     k = ages.shape[1]
     out = np.zeros(n)
     for t in range(len(rows)):
@@ -182,7 +185,7 @@ def remove_members(ages, rows, slots, size, workers, fertile, persons, weight): 
 # ---- compaction -------------------------------------------------------------------------------------
 @jit
 def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employed, sector, years_here,
-            platform_u, weight, size, workers, kids, fertile, persons):  # pragma: no cover - compiled
+            platform_u, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover - compiled
     """Move the rows with ``keep`` to the front, in order and in place, in every household column and
     member count (one pass); returns their number."""
     k = ages.shape[1]
@@ -208,6 +211,7 @@ def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employe
                 kids[j] = kids[i]
                 fertile[j] = fertile[i]
                 persons[j] = persons[i]
+                head[j] = head[i]
             j += 1
     return j
 
@@ -324,23 +328,217 @@ def count_below(cum, key, draw):  # pragma: no cover - compiled
 
 # ---- migration decision ------------------------------------------------------------------------------
 @jit
-def considering(u, slot, p, head, employed, workers, urban, district, origin):  # pragma: no cover - compiled
-    """Rows that consider moving: ``u < p[slot[district, origin + 1], age class, jobless, rural]`` (the
-    stage-1 probability table; age class of the head: 1 young, 18-34, 2 old, 60+, else 0)."""
-    flat = p.reshape(p.size)  # (flat indices: a third of the time of the 4-D gather at 100 000 rows)
-    per_slot = p.shape[1] * p.shape[2] * p.shape[3]
-    width = slot.shape[1]
-    slots = slot.reshape(slot.size)
-    out = np.empty(len(u), np.int64)
+def pairwise_sum(a):  # pragma: no cover - compiled
+    """``a.sum()`` as numpy computes it for a contiguous float64 vector (pairwise: eight running sums
+    in blocks of up to 128), so the result is the same to the last bit."""
+    n = len(a)
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a[:half]) + pairwise_sum(a[half:])
+
+
+@jit
+def network_totals(origin, district, persons, present, pop, stock, natives):  # pragma: no cover - compiled
+    """One pass over the households: persons per district into ``pop``, the migrant stock (persons by
+    [origin, district of residence], natives at home and households from outside left out) into
+    ``stock``, each origin's natives wherever they live (``stock``'s row sums, numpy's pairwise sum) into
+    ``natives``; ``present[district, origin + 1]`` marks the pairs some household has. Sums run in row
+    order; the current district's sums (all, natives at home) stay in registers while consecutive rows
+    share a district (the same additions as ``pop[district[i]] += ...``)."""
+    n = len(pop)
+    present[:] = False
+    pop[:] = 0.0
+    stock[:] = 0.0
+    if len(district):
+        d0 = district[0]
+        acc = 0.0
+        nat = 0.0
+        for i in range(len(origin)):
+            d = district[i]
+            if d != d0:
+                pop[d0] = acc
+                stock[d0, d0] = nat
+                acc = pop[d]
+                nat = stock[d, d]
+                d0 = d
+            p = persons[i]
+            acc += p
+            o = origin[i]
+            present[d, o + 1] = True
+            if o == d:
+                nat += p
+            elif o >= 0:
+                stock[o, d] += p
+        pop[d0] = acc
+        stock[d0, d0] = nat
+    for o in range(n):
+        natives[o] = pairwise_sum(stock[o])
+        stock[o, o] = 0.0
+
+
+@jit
+def destination_log_args(service, pop, housing, jobs, wage, find_rate, uplift, fallback, stock, natives,
+                         logs, net, pressure):  # pragma: no cover - compiled
+    """Arguments of the destination tables' logarithms: ``logs`` = [service per capita (≥ 1e-6), jobs
+    outside farming (≥ 1), expected wage unregistered, registered] per district (the non-farm wage is
+    the mean of the industry and service wages), ``net`` = 1000 × migrant stock / natives (for
+    ``log1p``), and the housing pressure per district into ``pressure``."""
+    n = len(pop)
+    for j in range(n):
+        logs[0, j] = max(service[j] / max(pop[j], 1.0), 1e-6)
+        x = pop[j] / max(housing[j], 1.0) - 0.9
+        pressure[j] = (0.0 if x < 0.0 else x) / 0.1  # np.clip(x, 0, None) / 0.1
+        logs[1, j] = max(jobs[j, 1] + jobs[j, 2], 1.0)
+        nonfarm = (wage[j, 1] + wage[j, 2]) / 2
+        p = min(1.0, find_rate[j] * (1 + 0.0))
+        logs[2, j] = nonfarm * (p + (1 - p) * fallback)
+        p = min(1.0, find_rate[j] * (1 + uplift[j]))
+        logs[3, j] = nonfarm * (p + (1 - p) * fallback)
+    for o in range(n):
+        nat = max(natives[o], 1.0)
+        for j in range(n):
+            net[o, j] = 1000.0 * stock[o, j] / nat
+
+
+@jit
+def decision_tables(origin, district, persons, head, workers, employed, urban, key, present, pop, stock, natives,
+                    region_rows, region_start, region_index, capacity, coef, slot, pairs, p, service, housing, jobs,
+                    wage, find_rate, uplift, fallback, logs, net, pressure):  # pragma: no cover - compiled
+    """Everything the yearly decision needs before numpy's exp and logarithms, in one call.
+
+    :func:`network_totals`; each row's index into the dense stage-1 table, ``key[i] = 12 · ((n + 1) ·
+    district + origin + 1) + class`` (class: 4 · age class of the head (1: 18-34, 2: 60+, else 0) + 2 ·
+    jobless + rural); the stage-1 log-odds of the (district, origin) pairs some household has into ``p``
+    (:func:`consideration_logits`; ``slot[district, origin + 1]`` = its row, district-major, −1 if none;
+    ``pairs[row]`` = the pair's dense index); the arguments of the destination tables' logarithms
+    (:func:`destination_log_args`). Regional sums are numpy's (each region's districts in order,
+    ``region_rows[region_start[r]:region_start[r + 1]]``). ``coef``: logit of the base rate, the young,
+    old, jobless, rural, overload and network coefficients. Returns the number of table rows."""
+    network_totals(origin, district, persons, present, pop, stock, natives)
+    n = len(pop)
+    w = n + 1
+    for i in range(len(key)):  # branch-free, so it vectorises
+        h = head[i]
+        key[i] = (12 * (w * np.int32(district[i]) + np.int32(origin[i]) + 1) + 4 * ((h >= 18) & (h <= 34))
+                  + 8 * (h >= 60) + 2 * ((workers[i] > 0) & (not employed[i])) + (not urban[i]))
+    overload = np.empty(n)
+    share = np.empty(n)
+    region_pop = np.empty(len(region_start) - 1)
+    vals = np.empty(n)
+    for r in range(len(region_pop)):
+        c = 0
+        for t in range(region_start[r], region_start[r + 1]):
+            vals[c] = pop[region_rows[t]]
+            c += 1
+        region_pop[r] = pairwise_sum(vals[:c])
+    for d in range(n):
+        r = region_index[d]
+        x = region_pop[r] / capacity[r] - 1
+        overload[d] = 0.0 if x < 0.0 else x  # np.clip(x, 0, None), NaN kept
+        share[d] = pairwise_sum(stock[d]) / max(natives[d], 1.0)  # share of d's natives living elsewhere
+    m = 0
+    for d in range(n):
+        for o in range(w):
+            if present[d, o]:
+                slot[d, o] = m
+                pairs[m] = w * d + o
+                m += 1
+            else:
+                slot[d, o] = -1
+    consideration_logits(p, slot, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], overload, coef[6], share)
+    destination_log_args(service, pop, housing, jobs, wage, find_rate, uplift, fallback, stock, natives, logs, net,
+                         pressure)
+    return m
+
+
+@jit
+def consideration_logits(out, slot, base, young, old, jobless, rural, overload_coef, overload, network_coef,
+                         moved_share):  # pragma: no cover - compiled
+    """Minus the stage-1 log-odds into ``out[12 · slot[district, origin + 1] + 4 · age class + 2 · jobless +
+    rural]`` (origin −1 = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+):
+    ``base + young·f + old·f + jobless·f + rural·f + overload_coef·overload[district] +
+    (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
+    Only the (district, origin) pairs some household has get a row."""
+    n = len(overload)
+    head = np.empty(12)
+    for a in range(3):
+        for c in range(2):
+            for e in range(2):
+                x = base + young * (1.0 if a == 1 else 0.0)
+                x = x + old * (1.0 if a == 2 else 0.0)
+                x = x + jobless * float(c)
+                head[4 * a + 2 * c + e] = x + rural * float(e)
+    for d in range(n):
+        ov = overload_coef * overload[d]
+        for o in range(n + 1):
+            k = slot[d, o]
+            if k < 0:
+                continue
+            net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
+            for c in range(12):
+                out[12 * k + c] = -((head[c] + ov) + net)
+
+
+@jit
+def consider(u, p, pairs, dense, key, employed, workers, district, origin, sector, skill, wage, skill_premium,
+             fallback, rows, home, network_origin, income, stay, logs, net_log, pressure, dcoef, openness,
+             insurance, trend, inc, net, common):  # pragma: no cover - compiled
+    """Stage 1 and what stage 2 needs of the households that consider moving, in one call.
+
+    The logistic of ``p`` (exp of minus the log-odds, one row of 12 classes per pair, :func:`decision_tables`)
+    goes to the dense table ``dense[12 · pairs[row] + class]``; row i considers moving if ``u[i] <
+    dense[key[i]]``. For those rows, in order: ``rows``, ``home`` (district), ``network_origin``
+    (origin), ``income`` (``wage[district, sector] × skill_premium[skill]`` if employed with workers, else
+    ``fallback`` × the district's non-farm wage; times the earners, workers at least 1) and ``stay[t]`` =
+    the stay gain's logarithm arguments (:func:`stay_log_args`). Also the destination tables
+    (:func:`destination_terms` from ``logs``, ``net_log``, ``pressure`` and ``dcoef``). Returns the
+    number of considering rows."""
+    for r in range(len(pairs)):
+        for c in range(12):
+            dense[12 * pairs[r] + c] = 1.0 / (1.0 + p[12 * r + c])
+    destination_terms(logs, net_log, pressure, dcoef[0], dcoef[1], dcoef[2], dcoef[3], openness, dcoef[4], insurance,
+                      dcoef[5], trend, dcoef[6], dcoef[7], inc, net, common)
     j = 0
     for i in range(len(u)):
-        h = np.int64(head[i])
-        cls = (4 * (np.int64(h >= 18) & np.int64(h <= 34)) + 8 * np.int64(h >= 60)
-               + 2 * (np.int64(workers[i] > 0) & np.int64(not employed[i])) + np.int64(not urban[i]))
-        if u[i] < flat[slots[np.int64(district[i]) * width + origin[i] + 1] * per_slot + cls]:
-            out[j] = i
+        if u[i] < dense[key[i]]:
+            rows[j] = i
+            d = district[i]
+            home[j] = d
+            network_origin[j] = origin[i]
+            w = workers[i]
+            if employed[i] and w > 0:
+                x = wage[d, sector[i]] * skill_premium[skill[i]]
+            else:
+                x = fallback * ((wage[d, 1] + wage[d, 2]) / 2)
+            y = x * max(w, 1)
+            income[j] = y
+            stay[j, 0] = max(y, 1.0)
+            stay[j, 1] = skill_premium[skill[i]] * max(w, 1)
             j += 1
-    return out[:j]
+    return j
 
 
 @jit
@@ -359,118 +557,12 @@ def returners(u, origin, district, hukou, employed, workers, p_jobless):  # prag
 
 
 @jit
-def consideration_terms(region_pop, capacity, region_index, moved, natives):  # pragma: no cover - compiled
-    """(regional overload ``max(region_pop / capacity − 1, 0)`` per district, share ``moved / natives``
-    (natives at least 1) of each origin's natives living in another district)."""
-    n = len(region_index)
-    overload = np.empty(n)
-    share = np.empty(n)
-    for d in range(n):
-        r = region_index[d]
-        x = region_pop[r] / capacity[r] - 1
-        overload[d] = 0.0 if x < 0.0 else x  # np.clip(x, 0, None), NaN kept
-        share[d] = moved[d] / max(natives[d], 1.0)
-    return overload, share
-
-
-@jit
-def consideration_slots(present):  # pragma: no cover - compiled
-    """Row of each present (district, origin + 1) pair in the stage-1 table (−1: no such household),
-    district-major; returns (slots, number of rows)."""
-    slot = np.full(present.shape, -1, np.int64)
-    m = 0
-    for d in range(present.shape[0]):
-        for o in range(present.shape[1]):
-            if present[d, o]:
-                slot[d, o] = m
-                m += 1
-    return slot, m
-
-
-@jit
-def consideration_logits(out, slot, base, young, old, jobless, rural, overload_coef, overload, network_coef,
-                         moved_share):  # pragma: no cover - compiled
-    """Minus the stage-1 log-odds into ``out[slot[district, origin + 1], age class, jobless, rural]``
-    (origin −1 = outside; age class 0: head 35-59 or under 18, 1: young, 18-34, 2: old, 60+): ``base +
-    young·f + old·f + jobless·f + rural·f + overload_coef·overload[district] +
-    (network_coef·moved_share[origin])·f`` summed in that order, as the numpy reference broadcasts it.
-    Only the (district, origin) pairs some household has get a row (:func:`consideration_slots`)."""
-    n = len(overload)
-    head = np.empty((3, 2, 2))
-    for a in range(3):
-        for c in range(2):
-            for e in range(2):
-                x = base + young * (1.0 if a == 1 else 0.0)
-                x = x + old * (1.0 if a == 2 else 0.0)
-                x = x + jobless * float(c)
-                head[a, c, e] = x + rural * float(e)
-    for d in range(n):
-        ov = overload_coef * overload[d]
-        for o in range(n + 1):
-            k = slot[d, o]
-            if k < 0:
-                continue
-            net = network_coef * moved_share[max(o - 1, 0)] * (1.0 if o > 0 else 0.0)
-            for a in range(3):
-                for c in range(2):
-                    for e in range(2):
-                        out[k, a, c, e] = -((head[a, c, e] + ov) + net)
-
-
-@jit
-def logistic_of_exp(p):  # pragma: no cover - compiled
-    """``p ← 1 / (1 + p)`` in place (``p`` = exp(−x): the logistic of x)."""
-    flat = p.reshape(p.size)
-    for i in range(len(flat)):
-        flat[i] = 1.0 / (1.0 + flat[i])
-
-
-@jit
-def income(rows, district, sector, skill, employed, workers, wage, skill_premium, fallback):  # pragma: no cover
-    """Income of households ``rows``: ``wage[district, sector] × skill_premium[skill]`` if employed (with
-    workers), else ``fallback[district]``, times the earners (workers, at least 1)."""
-    out = np.empty(len(rows))
-    for t in range(len(rows)):
-        i = rows[t]
-        w = workers[i]
-        x = wage[district[i], sector[i]] * skill_premium[skill[i]] if employed[i] and w > 0 else fallback[district[i]]
-        out[t] = x * max(w, 1)
-    return out
-
-
-@jit
-def destination_log_args(service, pop, housing, jobs, nonfarm, find_rate, uplift, fallback, stock, natives,
-                         logs, net):  # pragma: no cover - compiled
-    """Arguments of the destination tables' logarithms: ``logs`` = [service per capita (≥ 1e-6), jobs
-    outside farming (≥ 1), expected wage unregistered, registered] per district, ``net`` = 1000 × migrant
-    stock / natives (for ``log1p``); returns the housing pressure per district."""
-    n = len(pop)
-    pressure = np.empty(n)
-    for j in range(n):
-        logs[0, j] = max(service[j] / max(pop[j], 1.0), 1e-6)
-        x = pop[j] / max(housing[j], 1.0) - 0.9
-        pressure[j] = (0.0 if x < 0.0 else x) / 0.1  # np.clip(x, 0, None) / 0.1
-        logs[1, j] = max(jobs[j, 1] + jobs[j, 2], 1.0)
-        p = min(1.0, find_rate[j] * (1 + 0.0))
-        logs[2, j] = nonfarm[j] * (p + (1 - p) * fallback)
-        p = min(1.0, find_rate[j] * (1 + uplift[j]))
-        logs[3, j] = nonfarm[j] * (p + (1 - p) * fallback)
-    for o in range(n):
-        nat = max(natives[o], 1.0)
-        for j in range(n):
-            net[o, j] = 1000.0 * stock[o, j] / nat
-    return pressure
-
-
-@jit
 def destination_terms(logs, net_log, pressure, b_service, b_housing, b_size, b_hukou, openness, b_insurance,
-                      insurance, b_trend, trend, b_income, b_network):  # pragma: no cover - compiled
-    """(inc[registered, j], net[origin (n = outside), j], common[j]) of the destination utility from the
-    logarithms of :func:`destination_log_args` (the numpy reference's terms, in its order)."""
+                      insurance, b_trend, trend, b_income, b_network, inc, net, common):  # pragma: no cover
+    """``inc[registered, j]``, ``net[origin (n = outside: 0), j]`` and ``common[j]`` of the destination
+    utility from the logarithms of :func:`destination_log_args` (the numpy reference's terms, in its
+    order)."""
     n = len(pressure)
-    common = np.empty(n)
-    inc = np.empty((2, n))
-    net = np.zeros((n + 1, n))
     for j in range(n):
         x = b_service * logs[0, j] - b_housing * pressure[j]
         x = x + b_size * logs[1, j]
@@ -484,17 +576,17 @@ def destination_terms(logs, net_log, pressure, b_service, b_housing, b_size, b_h
     for o in range(n):
         for j in range(n):
             net[o, j] = b_network * net_log[o, j]
-    return inc, net, common
+    net[n, :] = 0.0
 
 
 @jit
 def stay_log_args(rows, income, skill, workers, skill_premium, out):  # pragma: no cover - compiled
-    """Arguments of the stay-gain logarithms: ``out[0]`` = income (≥ 1), ``out[1]`` = the expected
+    """Arguments of the stay-gain logarithms: ``out[t, 0]`` = income (≥ 1), ``out[t, 1]`` = the expected
     income's skill premium × earners."""
     for t in range(len(rows)):
         i = rows[t]
-        out[0, t] = max(income[t], 1.0)
-        out[1, t] = skill_premium[skill[i]] * max(workers[i], 1)
+        out[t, 0] = max(income[t], 1.0)
+        out[t, 1] = skill_premium[skill[i]] * max(workers[i], 1)
 
 
 @jit
@@ -528,7 +620,7 @@ def utilities(u, lo, rows, home, network_origin, income, stay_logs, district, pl
         if j >= 0:
             u[r, j] += local_gain[j] + (1.0 if ch else 0.0) * local_child_gain[j]
         if h < n:
-            u[r, h] += beta_income * (stay_logs[0, t] - stay_logs[1, t])
+            u[r, h] += beta_income * (stay_logs[t, 0] - stay_logs[t, 1])
             u[r, h] -= inc[cv, h]
         top = u[r, 0]
         for j in range(1, n):
@@ -704,40 +796,6 @@ def persons_by(district, persons, n):  # pragma: no cover - compiled
         acc += persons[i]
     out[d0] = acc
     return out
-
-
-@jit
-def network_stock(origin, district, persons, n, present):  # pragma: no cover - compiled
-    """(persons per district, persons by [origin, district of residence]) in one pass (households
-    from outside Chongqing left out of the second); row order, the current district's sums (all,
-    natives) kept in registers as in :func:`persons_by`. ``present[district, origin + 1]`` is set
-    where a household of that (district, origin) lives."""
-    pop = np.zeros(n)
-    out = np.zeros((n, n))
-    if len(district) == 0:
-        return pop, out
-    d0 = district[0]
-    acc = 0.0
-    nat = 0.0
-    for i in range(len(origin)):
-        d = district[i]
-        if d != d0:
-            pop[d0] = acc
-            out[d0, d0] = nat
-            acc = pop[d]
-            nat = out[d, d]
-            d0 = d
-        p = persons[i]
-        acc += p
-        o = origin[i]
-        present[d, o + 1] = True
-        if o == d:
-            nat += p
-        elif o >= 0:
-            out[o, d] += p
-    pop[d0] = acc
-    out[d0, d0] = nat
-    return pop, out
 
 
 @jit

@@ -73,12 +73,6 @@ class LabourMarket(mesa.Agent):
         division ``wage[:, 1:].mean(axis=1)`` makes, without its overhead)."""
         return (self.wage[:, 1] + self.wage[:, 2]) / 2
 
-    def income(self, hh: Households, rows: np.ndarray) -> np.ndarray:
-        """Income (yuan/yr) of households ``rows``: wages of its workers if employed, a fallback share
-        otherwise."""
-        return kernels.income(rows, hh.district, hh.sector, hh.skill, hh.employed, hh.workers(), self.wage,
-                              self.skill_premium, self.cfg.economy.unemployed_income_share * self.nonfarm_wage())
-
     def grow(self) -> None:
         """Apply the economy scenario: jobs and wages grow at their regional rates."""
         self.jobs *= 1 + self._job_growth

@@ -22,7 +22,7 @@ from migration_abm.policy import (
     recruitment_subsidy,
     relocation_rate,
 )
-from migration_abm.population import NO_MEMBER, OUTSIDE, Households
+from migration_abm.population import GROWTH, NO_MEMBER, OUTSIDE, Households
 
 CHUNK = 1 << 13  # rows per destination-choice block: keeps the [rows × districts] buffer in cache
 #: mean persons per arriving household (assumption; arrivals are mostly young couples and singles)
@@ -71,16 +71,12 @@ def pressures(model: Model, pop: np.ndarray | None = None) -> tuple[np.ndarray, 
     return pop, service_pc, pressure
 
 
-def network(model: Model, present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def network(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Persons per district, migrant stock M[origin, district] (persons) and natives per origin district
-    (one pass over the households; ``present[district, origin + 1]``, when given, is set where a
-    household of that pair lives)."""
+    (one pass over the households, :func:`kernels.network_totals`)."""
     hh, n = model.households, model.geo.n
-    if present is None:
-        present = np.zeros((n, n + 1), dtype=bool)
-    pop, stock = kernels.network_stock(hh.origin, hh.district, hh.persons(), n, present)
-    natives = stock.sum(axis=1)
-    np.fill_diagonal(stock, 0.0)
+    pop, stock, natives = np.empty(n), np.empty((n, n)), np.empty(n)
+    kernels.network_totals(hh.origin, hh.district, hh.persons(), np.empty((n, n + 1), dtype=bool), pop, stock, natives)
     return pop, stock, natives
 
 
@@ -120,26 +116,32 @@ def destination_tables(model: Model, pop: np.ndarray, net_state: tuple[np.ndarra
     ``common[j]`` = β_service · log service per capita − β_housing · pressure + β_size · log non-farm jobs
     + β_hukou · openness + β_insurance · insurance (+ β_trend · census trend), ``child_term[j]`` and, at
     the hukou district, ``local_gain`` and ``local_child_gain``. A new district-level term is one more
-    addend of ``common`` (kernels.destination_terms). numpy takes the logarithms, the kernels the rest."""
-    b, lab, n = model.cfg.behaviour, model.labour, model.geo.n
+    addend of ``common`` (kernels.destination_terms). numpy takes the logarithms, the kernels the rest;
+    :func:`decide` builds the same tables in its own buffers."""
+    lab, n = model.labour, model.geo.n
     stock, natives = net_state
     y = _year_tables(model)
-    logs, net_arg = np.empty((4, n)), np.empty((n, n))
-    pressure = kernels.destination_log_args(model.service, pop, model.housing, lab.jobs, lab.nonfarm_wage(),
-                                            lab.find_rate, y["uplift"], model.cfg.economy.unemployed_income_share,
-                                            stock, natives, logs, net_arg)
+    logs, net_arg, pressure = np.empty((4, n)), np.empty((n, n)), np.empty(n)
+    kernels.destination_log_args(model.service, pop, model.housing, lab.jobs, lab.wage, lab.find_rate, y["uplift"],
+                                 model.cfg.economy.unemployed_income_share, stock, natives, logs, net_arg, pressure)
     np.log(logs, out=logs)
     np.log1p(net_arg, out=net_arg)
-    inc, net, common = kernels.destination_terms(logs, net_arg, pressure, b.beta_service, b.beta_housing, b.beta_size,
-                                                 b.beta_hukou, y["openness"], b.beta_insurance, y["insurance"],
-                                                 b.beta_trend, model.census_trend, b.beta_income, b.beta_network)
+    inc, net, common = np.empty((2, n)), np.empty((n + 1, n)), np.empty(n)
+    kernels.destination_terms(logs, net_arg, pressure, *y["destination_coef"][:4], y["openness"],
+                              y["destination_coef"][4], y["insurance"], y["destination_coef"][5], model.census_trend,
+                              *y["destination_coef"][6:], inc, net, common)
+    return _tables(y, inc, net, common)
+
+
+def _tables(y: dict, inc: np.ndarray, net: np.ndarray, common: np.ndarray) -> dict[str, np.ndarray]:
+    """The destination tables the ``utilities`` kernel reads: this year's (``y``) and these."""
     return {"inc": inc, "place": y["place"], "net": net, "common": common, "cost": y["cost"],
             "child_term": y["child_term"], "local_gain": y["local_gain"], "local_child_gain": y["local_child_gain"]}
 
 
 def _year_tables(model: Model) -> dict:
     """The parts of :func:`destination_tables` that change only with the year (policy levers, distances,
-    job-platform registration), computed once per year."""
+    job-platform registration, the coefficients the kernels take as arrays), computed once per year."""
     cached = model.__dict__.get("_decision_year_tables")
     if cached is not None and cached[0] == model.year:
         return cached[1]
@@ -167,7 +169,12 @@ def _year_tables(model: Model) -> dict:
               # job-platform registration (as policy.platform_covered): eco-region district, platform_u < coverage
               # (compared in the type numpy would compare float32 platform_u with the coverage in)
               "platform": (bool(jm.enabled and model.year >= jm.start_year), geo.in_regions(ECO_REGIONS),
-                           np.result_type(np.float32, jm.coverage).type(jm.coverage))}
+                           np.result_type(np.float32, jm.coverage).type(jm.coverage)),
+              "consider_coef": np.array([logit(b.consider_base), b.consider_young, b.consider_old,
+                                         b.consider_unemployed, b.consider_rural, b.consider_overload,
+                                         b.consider_network]),
+              "destination_coef": np.array([b.beta_service, b.beta_housing, b.beta_size, b.beta_hukou,
+                                            b.beta_insurance, b.beta_trend, b.beta_income, b.beta_network])}
     model.__dict__["_decision_year_tables"] = (model.year, tables)
     return tables
 
@@ -189,78 +196,102 @@ def choose(model: Model, rows: np.ndarray, home: np.ndarray, income_now: np.ndar
     and one uniform per household makes the inverse-CDF draw. benchmarks/per_object.py is the same
     computation written per household in plain Python.
     """
-    out = np.empty(len(rows), dtype=np.int16)
     if not len(rows):
-        return out
-    hh, b = model.households, model.cfg.behaviour
+        return np.empty(0, dtype=np.int16)
+    hh = model.households
     t = destination_tables(model, pop, net_state)
+    stay = np.empty((len(rows), 2))
+    kernels.stay_log_args(rows, income_now, hh.skill, hh.workers(), model.labour.skill_premium, stay)
+    np.log(stay, out=stay)
+    return _draw(model, rows, home, network_origin, income_now, stay, t)
+
+
+def _draw(model: Model, rows: np.ndarray, home: np.ndarray, network_origin: np.ndarray, income: np.ndarray,
+          stay_logs: np.ndarray, t: dict[str, np.ndarray]) -> np.ndarray:
+    """Destination utilities of ``rows`` (blocks of ``CHUNK`` rows in a reused buffer), numpy's exp, and
+    the inverse-CDF draw with one uniform per household."""
+    hh, b, n = model.households, model.cfg.behaviour, model.geo.n
     platform_on, eco, coverage = _year_tables(model)["platform"]
-    counts = hh.counts()
-    stay_logs = np.empty((2, len(rows)))
-    kernels.stay_log_args(rows, income_now, hh.skill, counts["workers"], model.labour.skill_premium, stay_logs)
-    np.log(stay_logs, out=stay_logs)
-    buf = np.empty((min(CHUNK, len(rows)), model.geo.n))
+    kids = hh.counts()["kids"]
+    out = np.empty(len(rows), dtype=np.int16)
+    buf = hh.scratch(6, min(CHUNK, len(rows)) * n).reshape(-1, n)
     for lo in range(0, len(rows), CHUNK):
         u = buf[:min(CHUNK, len(rows) - lo)]
-        kernels.utilities(u, lo, rows, home, network_origin, income_now, stay_logs, hh.district, hh.platform_u, eco,
-                          coverage, platform_on, counts["kids"], hh.hukou_district, b.beta_cost, b.beta_income,
-                          t["inc"], t["place"], t["net"], t["common"], t["cost"], t["child_term"], t["local_gain"],
+        kernels.utilities(u, lo, rows, home, network_origin, income, stay_logs, hh.district, hh.platform_u, eco,
+                          coverage, platform_on, kids, hh.hukou_district, b.beta_cost, b.beta_income, t["inc"],
+                          t["place"], t["net"], t["common"], t["cost"], t["child_term"], t["local_gain"],
                           t["local_child_gain"])
         np.exp(u, out=u)
-        # inverse-CDF draw from the logit probabilities (one uniform per household)
         kernels.inverse_cdf(u, model.rng.random(len(u)), out, lo)
     return out
 
 
 # ---- the yearly flows ----------------------------------------------------------------------------------
-def consideration_terms(model: Model, pop: np.ndarray, stock: np.ndarray,
-                        natives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """District terms of stage 1: (regional overload per district, share of each origin's natives
-    living in another district)."""
-    geo = model.geo
-    return kernels.consideration_terms(_region_sums(model, pop), model.carrying_capacity, geo.region_index,
-                                       stock.sum(axis=1), natives)
+class _DecisionBuffers:
+    """Work arrays of :func:`decide` for ``n`` districts, kept with the model (its district tables are
+    rebuilt in them every call)."""
 
+    def __init__(self, geo: Any) -> None:
+        n = geo.n
+        self.present, self.slot = np.empty((n, n + 1), dtype=bool), np.empty((n, n + 1), dtype=np.int64)
+        self.pairs, self.dense = np.empty(n * (n + 1), dtype=np.int64), np.empty(n * (n + 1) * 12)
+        # dtype of the households' index into the dense stage-1 table [district, origin + 1, class]
+        self.key_dtype = np.int16 if 12 * n * (n + 1) <= np.iinfo(np.int16).max else np.int32
+        self.pop, self.stock, self.natives = np.empty(n), np.empty((n, n)), np.empty(n)
+        self.p = np.empty(n * (n + 1) * 12)  # stage-1 table, 12 household classes per present (district, origin)
+        self.logs, self.net_arg, self.pressure = np.empty((4, n)), np.empty((n, n)), np.empty(n)
+        self.inc, self.net, self.common = np.empty((2, n)), np.empty((n + 1, n)), np.empty(n)
+        self.region_rows = np.concatenate([np.flatnonzero(geo.region_index == r) for r in range(len(REGIONS))])
+        self.region_start = np.searchsorted(geo.region_index[self.region_rows], np.arange(len(REGIONS) + 1))
+        self._rows, self._views, self._buffers = 0, (), ()
 
-def _region_sums(model: Model, values: np.ndarray) -> np.ndarray:
-    """``geo.to_regions(values)`` for a per-district vector: the same sums (each region's districts in
-    order, summed by numpy), from district indices per region computed once."""
-    idx = model.__dict__.get("_region_rows")
-    if idx is None:
-        idx = model.__dict__["_region_rows"] = [np.flatnonzero(model.geo.region_index == r) for r in range(len(REGIONS))]
-    return np.array([values[i].sum() for i in idx])
-
-
-def consideration_table(model: Model, pop: np.ndarray, stock: np.ndarray, natives: np.ndarray,
-                        present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stage-1 probability of considering a move, (slot, P): P[slot[district, origin + 1], age class,
-    jobless, rural] (origin −1 = outside Chongqing), for the (district, origin) pairs ``present`` marks:
-    logistic in the household's head age (18-34, 60+), joblessness, rural residence, its region's
-    overload and the share of its origin's natives living elsewhere (the log-odds summed by
-    kernels.consideration_logits, the logistic by numpy)."""
-    b = model.cfg.behaviour
-    overload, moved_share = consideration_terms(model, pop, stock, natives)
-    slot, m = kernels.consideration_slots(present)
-    p = np.empty((m, 3, 2, 2))
-    kernels.consideration_logits(p, slot, logit(b.consider_base), b.consider_young, b.consider_old,
-                                 b.consider_unemployed, b.consider_rural, b.consider_overload, overload,
-                                 b.consider_network, moved_share)
-    np.exp(p, out=p)
-    kernels.logistic_of_exp(p)
-    return slot, p
+    def per_row(self, n: int) -> tuple[np.ndarray, ...]:
+        """(stage-1 table index, considering rows, their home, origin, income, stay-gain arguments) for
+        ``n`` households, in buffers kept from year to year (with ``GROWTH`` spare capacity)."""
+        if n != self._rows:
+            if not self._buffers or len(self._buffers[0]) < n:
+                cap = int(n * GROWTH) + 1024
+                self._buffers = (np.empty(cap, self.key_dtype), np.empty(cap, np.int64), np.empty(cap, np.int16),
+                                 np.empty(cap, np.int16), np.empty(cap), np.empty((cap, 2)))
+            self._rows, self._views = n, tuple(b[:n] for b in self._buffers)
+        return self._views
 
 
 def decide(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The yearly decision: stage 1, who considers moving (one uniform per household); stage 2, where
-    to (one uniform per considering household). Returns (rows, chosen district) — staying included."""
-    hh, n = model.households, model.geo.n
-    present = np.zeros((n, n + 1), dtype=bool)
-    pop, stock, natives = network(model, present)
-    slot, p = consideration_table(model, pop, stock, natives, present)
-    rows = kernels.considering(hh.uniforms(model.rng), slot, p, hh.head_age(), hh.employed, hh.workers(), hh.urban,
-                               hh.district, hh.origin)
-    income = model.labour.income(hh, rows)
-    return rows, choose(model, rows, hh.district[rows], income, hh.origin[rows], pop, (stock, natives))
+    to (one uniform per considering household). Returns (rows, chosen district) — staying included;
+    ``rows`` is valid until the next decision.
+
+    Stage 1 is logistic in the household head's age (18-34, 60+), joblessness, rural residence, its
+    region's overload and the share of its origin's natives living elsewhere; stage 2 is :func:`choose`'s
+    destination choice. Four compiled calls (the district tables; stage 1 with the considering
+    households' keys, incomes and the destination tables; then per block of rows the utilities and the
+    draw) around numpy's exp, logarithms and uniforms."""
+    hh, geo, lab = model.households, model.geo, model.labour
+    ws = model.__dict__.get("_decision_buffers")
+    if ws is None:
+        ws = model.__dict__["_decision_buffers"] = _DecisionBuffers(geo)
+    y = _year_tables(model)
+    fallback = model.cfg.economy.unemployed_income_share
+    key, rows, home, origin, income, stay = ws.per_row(hh.n)
+    m = kernels.decision_tables(hh.origin, hh.district, hh.persons(), hh.head_age(), hh.workers(), hh.employed,
+                                hh.urban, key, ws.present, ws.pop, ws.stock, ws.natives, ws.region_rows,
+                                ws.region_start, geo.region_index, model.carrying_capacity, y["consider_coef"],
+                                ws.slot, ws.pairs, ws.p, model.service, model.housing, lab.jobs, lab.wage,
+                                lab.find_rate, y["uplift"], fallback, ws.logs, ws.net_arg, ws.pressure)
+    p = ws.p[:12 * m]
+    np.exp(p, out=p)
+    np.log(ws.logs, out=ws.logs)
+    np.log1p(ws.net_arg, out=ws.net_arg)
+    k = kernels.consider(hh.uniforms(model.rng), p, ws.pairs[:m], ws.dense, key, hh.employed, hh.workers(),
+                         hh.district, hh.origin, hh.sector, hh.skill, lab.wage, lab.skill_premium, fallback, rows, home,
+                         origin, income, stay, ws.logs, ws.net_arg, ws.pressure, y["destination_coef"], y["openness"],
+                         y["insurance"], model.census_trend, ws.inc, ws.net, ws.common)
+    if not k:
+        return rows[:0], np.empty(0, dtype=np.int16)
+    stay = stay[:k]
+    np.log(stay, out=stay)
+    return rows[:k], _draw(model, rows[:k], home[:k], origin[:k], income[:k], stay, _tables(y, ws.inc, ws.net, ws.common))
 
 
 def internal_migration(model: Model) -> None:

@@ -50,6 +50,7 @@ class MigrationModel(mesa.Model):
         self.year = config.run.start_year
         g = self.geo
         self.households = synthesize(g, config, self.rng)
+        self.households.reserve()  # spare capacity now rather than when the first year appends rows
         self.labour = LabourMarket(self, g, config, self.households)
         for region in REGIONS:
             HukouOffice(self, region)

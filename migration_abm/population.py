@@ -24,7 +24,7 @@ SECTORS = ("agriculture", "industry", "services")
 WORK_AGES = (16, 64)
 #: per-row member counts kept with the columns: (name, dtype)
 COUNTS = (("size", np.int8), ("workers", np.int8), ("kids", np.bool_), ("fertile", np.int8),
-          ("persons", np.float64))
+          ("persons", np.float64), ("head", np.int8))
 GROWTH = 1.25  # spare capacity factor when a column buffer must grow
 SETUP_BLOCK = 1 << 20  # rows per block of member-age draws in the synthesis
 
@@ -71,6 +71,21 @@ class Households:
             self._store[name] = buf
         return buf
 
+    def reserve(self) -> None:
+        """Move every column and member count into a buffer with spare capacity (``GROWTH``) now, so the
+        first years' arrivals and leavers are appended without moving the population (set-up)."""
+        n = self.n
+        for name, arr in {**self.columns(), **self.counts()}.items():
+            if len(self._store.get(name, ())) < int(n * GROWTH):
+                buf = np.empty((int(n * GROWTH) + 1024, *arr.shape[1:]), dtype=arr.dtype)
+                buf[:n] = arr
+                self._store[name] = buf
+            view = self._store[name][:n]
+            if name in self._counts:
+                self._counts[name] = view
+            else:
+                setattr(self, name, view)
+
     def extend(self, other: Households) -> None:
         """Append rows in place (ages padded to the wider member dimension)."""
         if other.ages.shape[1] != self.ages.shape[1]:
@@ -111,8 +126,8 @@ class Households:
 
     # ---- member counts -----------------------------------------------------------------------------
     def counts(self) -> dict[str, np.ndarray]:
-        """Per-row member counts (size, workers, kids, fertile, persons), recomputed in one pass when
-        the member table or the weights changed."""
+        """Per-row member counts (size, workers, kids, fertile, persons, head's age), recomputed in one
+        pass when the member table or the weights changed."""
         if self._counts is None:
             n = self.n
             for name, dt in COUNTS:
@@ -139,8 +154,9 @@ class Households:
         return self.counts()["workers"]
 
     def head_age(self) -> np.ndarray:
-        """Age of the oldest member (column 0 after sorting)."""
-        return self.ages[:, 0]
+        """Age of the oldest member (column 0 after sorting; −1 for an empty household), kept as a
+        contiguous column with the member counts."""
+        return self.counts()["head"]
 
     def has_children(self) -> np.ndarray:
         """Whether the household has a school-age (6-14) member."""

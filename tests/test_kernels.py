@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from migration_abm import migration
+from migration_abm import kernels, migration
 from migration_abm.config import load_config
 from migration_abm.model import MigrationModel, simulate
 from migration_abm.population import Households
@@ -64,11 +64,21 @@ def _households(rng: np.random.Generator, n: int) -> Households:
                       weight=rng.random(n) * 10)
 
 
+def test_pairwise_sum_is_numpys_sum() -> None:
+    """The kernels' sums of district tables reproduce numpy's pairwise summation bit for bit."""
+    rng = np.random.default_rng(3)
+    for n in [*range(0, 40), 127, 128, 129, 300, 1000]:
+        x = rng.random(n) * 10.0 ** rng.uniform(0, 8, n)
+        assert kernels.pairwise_sum(x) == x.sum(), n
+
+
 def test_in_place_compaction_and_append_match_numpy() -> None:
     rng = np.random.default_rng(1)
     hh, extra = _households(rng, 500), _households(rng, 40)
     ref = {k: v.copy() for k, v in hh.columns().items()}
     hh.persons()  # counts valid: they are carried through compaction and append
+    hh.reserve()  # spare capacity now: the appends below do not move the columns
+    buffers = {k: v.base for k, v in hh.columns().items()}
     for step in range(3):
         keep = rng.random(hh.n) < 0.8
         ref = {k: np.concatenate([v[keep], extra.columns()[k]]) for k, v in ref.items()}
@@ -80,6 +90,8 @@ def test_in_place_compaction_and_append_match_numpy() -> None:
         assert np.array_equal(hh.size(), members)
         assert np.array_equal(hh.workers(), ((ref["ages"] >= 16) & (ref["ages"] <= 64)).sum(axis=1))
         assert np.array_equal(hh.persons(), members * ref["weight"])
+        assert np.array_equal(hh.head_age(), ref["ages"][:, 0])
+        assert all(hh.columns()[k].base is b for k, b in buffers.items())
 
 
 DIGEST = r"""
