@@ -249,3 +249,13 @@ def test_results_per_person_do_not_depend_on_households_per_agent() -> None:
     tol = np.maximum(4 * np.sqrt(se1**2 + se2**2), 1e-4)
     assert np.all(np.abs(m1 - m2) < tol + 0.002)
     assert np.all(np.abs(m1 - m2) < 0.005)
+
+
+def test_every_lever_scenario_changes_the_projection() -> None:
+    """Each one-lever scenario differs from no_policy within the projection period (a lever whose years
+    fall before the 2020 base year would silently reproduce no_policy)."""
+    years = {"run.end_year": 2023}
+    ref = simulate(cfg("no_policy", **years), seed=4).arrays
+    for path in sorted(CONFIGS.glob("lever_*.toml")):
+        a = simulate(cfg(path.stem, **years), seed=4).arrays
+        assert any(not np.array_equal(a[k], ref[k]) for k in ("population", "urban_population", "hukou_conversions")), path.name
