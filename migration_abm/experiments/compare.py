@@ -3,8 +3,10 @@
 Every config runs the same N replicate seeds (replicate r uses one stream for all configs), so the
 difference between two configs is computed per replicate (paired) — much tighter than comparing two
 independent bands. Bands are quantiles over replicates: stochastic variation, plus parameter uncertainty
-when the configs name a calibration posterior (`run.posterior`; each replicate draws one parameter set).
-They leave out the model-discrepancy term that `run` adds (`run.share_discrepancy_sd`); the report says so.
+when the configs name a calibration posterior (`run.posterior`; each replicate draws one parameter set),
+plus in the population *levels* the model discrepancy that `run` adds (`run.share_discrepancy_sd`), with
+the same draws under every config — so it leaves the paired differences alone, as a structural error the
+configs share should.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Comparison:
     years: np.ndarray
     replicates: np.ndarray
     pop: np.ndarray        # [c, r, y, region]
+    pop_levels: np.ndarray  # [c, r × draws, y, region]: pop with the model discrepancy (= pop without one)
+    share_sd: list[float]  # each config's run.share_discrepancy_sd
     eco_net_out: np.ndarray  # [c, r, y] internal moves out of eco regions minus moves in
     eco_ext_net_out: np.ndarray  # [c, r, y] external out minus external in, eco regions
     hukou: np.ndarray      # [c, r, y] city hukou conversions
@@ -77,16 +81,33 @@ def comparison_experiment(configs: list[str | Path], replicates: int, overrides:
     return Experiment.from_dict(raw, source="compare")
 
 
-def extract(sweep: Sweep) -> Comparison:
-    """Pull the compared quantities out of a comparison store (runs done for every config only)."""
+def extract(sweep: Sweep, share_sd: list[float] | None = None, seed: int = DEFAULT_SEED) -> Comparison:
+    """Pull the compared quantities out of a comparison store (runs done for every config only).
+
+    ``share_sd`` (one per config) adds the model discrepancy to the population levels
+    (``ensemble.with_share_discrepancy``; one stream, so every config gets the same draws)."""
+    from migration_abm.ensemble import DISCREPANCY_DRAWS, DISCREPANCY_SPAWN_KEY, with_share_discrepancy
+
     ok = (sweep.status == DONE).all(axis=0)
     reps = np.flatnonzero(ok)
     failed = int((sweep.status != DONE).sum())
     eco = np.isin(sweep.regions, ECO_REGIONS)
     pop = sweep.region_array("population")[:, reps]
+    sds = list(share_sd or [0.0] * len(sweep.scenarios))
+    if max(sds, default=0.0) > 0 and len(reps):
+        district = sweep.array("population")[:, reps]
+        draws = max(1, min(DISCREPANCY_DRAWS, 2000 // len(reps)))
+        one_hot = np.stack([sweep.regions == r for r in REGIONS], axis=-1).astype(float)
+        levels = np.stack([with_share_discrepancy(
+            district[c], sweep.years, int(sweep.years[0]), sd,
+            np.random.SeedSequence(seed, spawn_key=(DISCREPANCY_SPAWN_KEY,)), draws)
+            if sd > 0 else np.repeat(district[c], draws, axis=0) for c, sd in enumerate(sds)]) @ one_hot
+    else:
+        levels = pop
     out_, in_ = sweep.array("out_migrants")[:, reps], sweep.array("in_migrants")[:, reps]
     ext_out, ext_in = sweep.array("external_out")[:, reps], sweep.array("external_in")[:, reps]
     return Comparison(names=list(sweep.scenarios), years=sweep.years, replicates=reps, pop=pop,
+                      pop_levels=levels, share_sd=sds,
                       eco_net_out=(out_[..., eco] - in_[..., eco]).sum(-1),
                       eco_ext_net_out=(ext_out[..., eco] - ext_in[..., eco]).sum(-1),
                       hukou=sweep.array("hukou_conversions")[:, reps].sum(-1), failed=failed)
@@ -122,14 +143,15 @@ def key_figures(cmp: Comparison) -> pd.DataFrame:
     lo (5 %) and hi (95 %) across replicates, in persons."""
     y = cmp.years
     span = f"{int(y[1])}-{int(y[-1])}"
-    quantities = [(f"population_{int(y[-1])}", lambda c: cmp.pop[c, :, -1, :], True),
-                  (f"hukou_conversions_{span}", lambda c: cmp.hukou[c, :, 1:].sum(-1), False),
-                  (f"net_eco_outflow_{span}", lambda c: cmp.eco_net_out[c, :, 1:].sum(-1), False)]
+    quantities = [(f"population_{int(y[-1])}", lambda c, levels: (cmp.pop_levels if levels else cmp.pop)[c, :, -1, :],
+                   True),
+                  (f"hukou_conversions_{span}", lambda c, _: cmp.hukou[c, :, 1:].sum(-1), False),
+                  (f"net_eco_outflow_{span}", lambda c, _: cmp.eco_net_out[c, :, 1:].sum(-1), False)]
     rows = []
     for c, name in enumerate(cmp.names):
         for kind, label in [("level", name)] + ([("difference", f"{name} - {cmp.names[0]}")] if c else []):
             for q, get, by_region in quantities:
-                val = get(c) if kind == "level" else get(c) - get(0)
+                val = get(c, True) if kind == "level" else get(c, False) - get(0, False)
                 areas = [(REGION_LABELS[r], val[:, k]) for k, r in enumerate(REGIONS)] if by_region else []
                 areas.append(("Whole municipality", val.sum(-1) if by_region else val))
                 for area, x in areas:
@@ -155,15 +177,17 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     for k, reg in enumerate([*REGIONS, "city"]):
         ax = axes.flat[k]
         for c, name in enumerate(names):
-            x = cmp.pop[c].sum(-1) if reg == "city" else cmp.pop[c, :, :, k]
+            x = cmp.pop_levels[c].sum(-1) if reg == "city" else cmp.pop_levels[c, :, :, k]
             _band(ax, y, x, name, colors[c % 10])
         ax.set_title(REGION_LABELS.get(reg, "Whole municipality"))
         if k % 3 == 0:
             ax.set_ylabel("residents (persons)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(frameon=False, fontsize=8)
+    sources = ["stochastic"] + (["parameter"] if exp_posterior else []) + (
+        ["model discrepancy"] if max(cmp.share_sd, default=0.0) > 0 else [])
     fig.suptitle(f"Population by functional region: median and 5–95 % band over {n} replicates "
-                 + ("(stochastic + parameter uncertainty)" if exp_posterior else "(stochastic only)"))
+                 f"({' + '.join(sources)} uncertainty)")
     figs["population"] = _save(fig, out / "population_by_region.png")
 
     if len(names) > 1:
@@ -212,8 +236,8 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
     for c, name in enumerate(names):
         row = {"config": name}
         for k, reg in enumerate(REGIONS):
-            row[REGION_LABELS[reg]] = _fmt(cmp.pop[c, :, -1, k])
-        row["City"] = _fmt(cmp.pop[c, :, -1].sum(-1))
+            row[REGION_LABELS[reg]] = _fmt(cmp.pop_levels[c, :, -1, k])
+        row["City"] = _fmt(cmp.pop_levels[c, :, -1].sum(-1))
         row[f"Hukou conversions {int(y[1])}–{end}"] = _fmt(cmp.hukou[c, :, 1:].sum(-1))
         row[f"Net eco outflow {int(y[1])}–{end}"] = _fmt(cmp.eco_net_out[c, :, 1:].sum(-1))
         rows.append(row)
@@ -241,10 +265,17 @@ def write_report(cmp: Comparison, out: Path, n_requested: int, overrides: dict[s
         f"* Lines are medians; shaded bands and bracketed ranges are the **5–95 % quantiles across the {n} "
         + ("replicates, each with its own parameter set drawn from the calibration posterior** (`run.posterior`"
            f" = `{exp_posterior}`; replicate r uses the same draw under every config). They combine run-to-run "
-           "randomness and parameter uncertainty — **not** uncertainty in the data or the model's structure."
+           "randomness and parameter uncertainty — **not** uncertainty in the data."
            if exp_posterior else
-           "stochastic replicates**. They show the model's run-to-run randomness only — **not** uncertainty in "
-           "its parameters (no `run.posterior` in the configs), its data or its structure."),
+           "stochastic replicates**. They show the model's run-to-run randomness — **not** uncertainty in "
+           "its parameters (no `run.posterior` in the configs) or its data."),
+        ("* The population **levels** (the population figure and the level rows of the tables) also carry the "
+         "model's structural error in each district's share of the city, measured on a backcast "
+         f"(`run.share_discrepancy_sd` = {', '.join(f'{v:g}' for v in cmp.share_sd)} per 10 years, growing "
+         "with √years; `ensemble.with_share_discrepancy`), with the same draws under every config: a structural "
+         "error the configs share, so the paired differences leave it out."
+         if max(cmp.share_sd, default=0.0) > 0 else
+         "* They leave out the model's structural error (no `run.share_discrepancy_sd` in the configs)."),
     ]
     if n < 20:
         lines.append(f"* With only {n} replicates the 5 % and 95 % quantiles are interpolated between the "
@@ -285,6 +316,9 @@ def compare(configs: list[str | Path], out: str | Path, replicates: int = 10,
                         progress=progress)
     if summary.interrupted:
         raise KeyboardInterrupt
-    report = write_report(extract(load_sweep(summary.path)), out, replicates, dict(overrides or {}),
-                          [str(c) for c in configs], seed)
+    from migration_abm.config import load_config
+
+    share_sd = [load_config(c, overrides).run.share_discrepancy_sd for c in configs]
+    report = write_report(extract(load_sweep(summary.path), share_sd, seed), out, replicates,
+                          dict(overrides or {}), [str(c) for c in configs], seed)
     return report, summary

@@ -31,3 +31,25 @@ def test_key_figures_are_numbers_in_persons(tmp_path: Path) -> None:
     regions = kf[(kf.config == "baseline") & (kf.quantity == "population_2025") & (kf.area != "Whole municipality")]
     assert len(city) == 1 and len(regions) == 5 and city["median"].item() > 2e7  # persons, not millions
     assert "in persons" in report.read_text(encoding="utf-8")
+
+
+def test_discrepancy_widens_level_bands_but_not_paired_differences(tmp_path: Path) -> None:
+    """run.share_discrepancy_sd adds the model's structural share error to the population levels, with
+    the same draws under every config, so the paired differences are those without it."""
+    base, other = REPO / "configs" / "baseline.toml", REPO / "configs" / "no_policy.toml"
+    kf = {}
+    for sd in (0.0, 0.3):
+        compare([base, other], tmp_path / f"cmp{sd}", 4, {"run.end_year": 2025, "run.share_discrepancy_sd": sd},
+                ExecutorSpec("serial"), progress=False, run_function=TOY)
+        kf[sd] = pd.read_csv(tmp_path / f"cmp{sd}" / "key_figures.csv")
+    pop = "population_2025"
+    for sd, t in kf.items():
+        kf[sd] = t[t.quantity == pop].set_index(["config", "kind", "area"])
+    diff = kf[0.3].xs("difference", level="kind")
+    pd.testing.assert_frame_equal(diff, kf[0.0].xs("difference", level="kind"))
+    lvl0, lvl = kf[0.0].xs("level", level="kind"), kf[0.3].xs("level", level="kind")
+    regions = [a for a in lvl.index.get_level_values("area").unique() if a != "Whole municipality"]
+    width = (lvl.hi - lvl.lo).loc[("baseline", regions)]
+    assert (width > (lvl0.hi - lvl0.lo).loc[("baseline", regions)]).all()
+    report = (tmp_path / "cmp0.3" / "report.md").read_text(encoding="utf-8")
+    assert "share_discrepancy_sd` = 0.3, 0.3" in report
