@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from migration_abm.config import load_config
+from migration_abm.errors import InputError
 from migration_abm.geography import DESTINATION_REGIONS, ECO_REGIONS, REGIONS
 from migration_abm.model import MigrationModel, simulate
 from migration_abm.policy import HukouOffice
@@ -116,6 +117,8 @@ def test_city_urbanisation_is_observed_or_extrapolated_from_earlier_years_only()
     assert obs.city_urbanisation(2020) == pytest.approx(0.6946)
     assert obs.city_urbanisation(2010) == pytest.approx(0.483 + (0.483 - 0.356) * 3 / 7)
     assert obs.until(2010).city_urbanisation(2010) == obs.city_urbanisation(2010)
+    with pytest.raises(InputError, match="need two city observations"):
+        obs.city_urbanisation(1995)  # nothing before it: one line on the input, not a guess
     c = Config().with_overrides({"population.urban_share_city_observed": True})
     share = base_urban_share(geo, c, 2010)
     pop = geo.population(2010)
