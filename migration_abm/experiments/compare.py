@@ -140,7 +140,8 @@ def _fmt(x: np.ndarray) -> str:
 
 def key_figures(cmp: Comparison) -> pd.DataFrame:
     """Tidy key figures: one row per config (or paired difference) × quantity × area, numeric median,
-    lo (5 %) and hi (95 %) across replicates, in persons."""
+    lo (5 %) and hi (95 %) across replicates (population levels: across replicates × discrepancy draws),
+    in persons; ``replicates`` counts runs, not draws."""
     y = cmp.years
     span = f"{int(y[1])}-{int(y[-1])}"
     quantities = [(f"population_{int(y[-1])}", lambda c, levels: (cmp.pop_levels if levels else cmp.pop)[c, :, -1, :],
@@ -157,7 +158,7 @@ def key_figures(cmp: Comparison) -> pd.DataFrame:
                 for area, x in areas:
                     med, lo, hi = _q(x)
                     rows.append({"config": label, "kind": kind, "quantity": q, "area": area, "unit": "persons",
-                                 "median": med, "lo": lo, "hi": hi, "replicates": len(x)})
+                                 "median": med, "lo": lo, "hi": hi, "replicates": len(cmp.replicates)})
     return pd.DataFrame(rows)
 
 

@@ -53,3 +53,4 @@ def test_discrepancy_widens_level_bands_but_not_paired_differences(tmp_path: Pat
     assert (width > (lvl0.hi - lvl0.lo).loc[("baseline", regions)]).all()
     report = (tmp_path / "cmp0.3" / "report.md").read_text(encoding="utf-8")
     assert "share_discrepancy_sd` = 0.3, 0.3" in report
+    assert set(lvl.replicates) == {4}  # runs, not runs × discrepancy draws
