@@ -184,14 +184,15 @@ def remove_members(ages, rows, slots, size, workers, fertile, persons, weight): 
 
 # ---- compaction -------------------------------------------------------------------------------------
 @jit
-def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employed, sector, years_here,
-            platform_u, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover - compiled
-    """Move the rows with ``keep`` to the front, in order and in place, in every household column and
-    member count (one pass); returns their number."""
+def compact(keep, use_keep, drop_empty, ages, district, urban, origin, hukou, hukou_ag, skill, employed, sector,
+            years_here, platform_u, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover
+    """Move the rows with ``keep`` (every row unless ``use_keep``), without those left empty (``size`` 0)
+    if ``drop_empty``, to the front, in order and in place, in every household column and member count
+    (one pass); returns their number."""
     k = ages.shape[1]
     j = 0
-    for i in range(len(keep)):
-        if keep[i]:
+    for i in range(len(district)):
+        if (not use_keep or keep[i]) and (not drop_empty or size[i] > 0):
             if j != i:
                 for c in range(k):
                     ages[j, c] = ages[i, c]
@@ -214,6 +215,30 @@ def compact(keep, ages, district, urban, origin, hukou, hukou_ag, skill, employe
                 head[j] = head[i]
             j += 1
     return j
+
+
+@jit
+def spread_live(u, size, fill):  # pragma: no cover - compiled
+    """In place: the first (number of rows with members) values of ``u`` move, in order, to those rows;
+    rows without members get ``fill``."""
+    j = 0
+    for i in range(len(size)):
+        j += size[i] > 0
+    for i in range(len(size) - 1, -1, -1):
+        if size[i] > 0:
+            j -= 1
+            u[i] = u[j]
+        else:
+            u[i] = fill
+
+
+@jit
+def gather_live(x, size, out):  # pragma: no cover - compiled
+    """``x`` of the rows with members, in order, into the front of ``out`` (as long as ``x``)."""
+    j = 0
+    for i in range(len(size)):
+        out[j] = x[i]
+        j += size[i] > 0
 
 
 @jit

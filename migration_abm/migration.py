@@ -326,8 +326,8 @@ def external_out_and_in(model: Model) -> None:
     arrivals = ext.in_persons_per_year * (1 + ext.in_growth) ** (model.year - ref)
     target = model.control.get(model.year)
     if target is not None:
-        net_needed = target - persons.sum()
-        expected_out = float(np.multiply(p_out, persons, out=hh.scratch(0)).sum())
+        net_needed = target - hh.live_sum(persons)  # (as over the rows that stay: see Households.keep_empty)
+        expected_out = hh.live_sum(np.multiply(p_out, persons, out=hh.scratch(0)))
         if net_needed >= arrivals - expected_out:
             arrivals = net_needed + expected_out
         else:

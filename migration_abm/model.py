@@ -148,11 +148,12 @@ class MigrationModel(mesa.Model):
         self.counts["deaths"] += kernels.weighted_sum_by(hh.district, deaths, hh.weight, self.geo.n)
         self.counts["births"] += give_birth(hh, cfg, rng, self.geo.n)
         leavers = leave_home(hh, cfg, rng)
-        hh.compact(hh.size() > 0)  # households whose last member died or left
+        hh.keep_empty()  # households whose last member died: dropped with the year's one compaction
         hh.extend(leavers)
         hh.years_here += 1
         self.labour.step()
-        migration.external_out_and_in(self)
+        migration.external_out_and_in(self)  # drops them with the households that leave Chongqing
+        hh.compact()  # (where none left: external migration off)
         migration.return_migration(self)
         migration.internal_migration(self)
         migration.local_urbanisation(self)

@@ -49,6 +49,7 @@ class Households:
     def __post_init__(self) -> None:
         self._store: dict[str, np.ndarray] = {}   # column buffers (rows beyond n are spare capacity)
         self._counts: dict[str, np.ndarray] | None = None  # member counts; None = to recompute
+        self._empty = 0  # rows left without members, dropped by the next compact (see keep_empty)
 
     @property
     def n(self) -> int:
@@ -101,16 +102,35 @@ class Households:
             self._counts = counts
             kernels.member_counts(self.ages[n:], self.weight[n:], *(counts[c][n:] for c, _ in COUNTS))
 
-    def compact(self, keep: np.ndarray) -> None:
-        """Keep only the rows in the boolean mask ``keep``, in order, moving them in place."""
-        if keep.all():
+    def keep_empty(self) -> None:
+        """Leave the rows whose last member died or left in place until the next :meth:`compact` drops
+        them with the rows it is asked to drop (one compaction a year instead of two). Until then
+        :meth:`uniforms` draws for the other rows only and gives these 2.0 (above any probability), and
+        :meth:`live_sum` sums as over the compacted column, so results are as if they had been dropped now."""
+        self._empty = self.n - int(np.count_nonzero(self.size()))
+
+    def compact(self, keep: np.ndarray | None = None) -> None:
+        """Keep only the rows in the boolean mask ``keep`` (all when ``None``), in order, moving them in
+        place; rows left empty since :meth:`keep_empty` go too."""
+        if not self._empty and (keep is None or keep.all()):
             return
         counts = self.counts()
         cols = self.columns()
-        m = kernels.compact(keep, *cols.values(), *(counts[c] for c, _ in COUNTS))
+        m = kernels.compact(np.ones(0, bool) if keep is None else keep, keep is not None, self._empty > 0,
+                            *cols.values(), *(counts[c] for c, _ in COUNTS))
         for name, arr in cols.items():
             setattr(self, name, arr[:m])
         self._counts = {name: arr[:m] for name, arr in counts.items()}
+        self._empty = 0
+
+    def live_sum(self, x: np.ndarray) -> float:
+        """``x.sum()`` over the rows that stay (numpy's pairwise sum of ``x`` with the rows left empty since
+        :meth:`keep_empty` left out, to the last bit as if they had been dropped)."""
+        if not self._empty:
+            return float(x.sum())
+        out = self.scratch(5)
+        kernels.gather_live(x, self.size(), out)
+        return float(out[:self.n - self._empty].sum())
 
     def scratch(self, slot: int, size: int | None = None, dtype: type = np.float64) -> np.ndarray:
         """A work buffer of ``size`` (default ``n``) elements, kept from year to year so the yearly loop
@@ -121,8 +141,14 @@ class Households:
         return self._store[name][:size]
 
     def uniforms(self, rng: np.random.Generator) -> np.ndarray:
-        """``rng.random(n)`` drawn into scratch slot 0 (valid until the next call)."""
-        return rng.random(out=self.scratch(0))
+        """``rng.random(n)`` drawn into scratch slot 0 (valid until the next call); while empty rows are
+        kept (:meth:`keep_empty`) only the other rows draw, in order, and the empty ones get 2.0."""
+        u = self.scratch(0)
+        if not self._empty:
+            return rng.random(out=u)
+        rng.random(out=u[:self.n - self._empty])
+        kernels.spread_live(u, self.size(), 2.0)
+        return u
 
     # ---- member counts -----------------------------------------------------------------------------
     def counts(self) -> dict[str, np.ndarray]:
