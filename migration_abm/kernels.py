@@ -91,23 +91,45 @@ def weighted_sum_by(key, values, weight, n_keys):  # pragma: no cover - compiled
 
 
 @jit
-def add_births(ages, size, persons, weight, rows, births, district, n):  # pragma: no cover - compiled
-    """Newborns (age 0) fill the first free slots of ``rows``; ``births`` is capped in place by the
-    free slots. Newborns trail the older members, so the descending order holds (and the head, the
-    rows having fertile members, stays). Returns births (persons) per district."""
+def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, district, out):  # pragma: no cover
+    """Births from row ``start`` on: each row with fertile members draws Binomial(fertile, ``p``) as numpy's
+    ``Generator.binomial`` does for n·p ≤ 30, p ≤ 0.5 (inversion, ``random_binomial_inversion``: one
+    uniform of ``u``, in order, per draw, another if rounding leaves it past ``bound[n]``; ``q`` = 1 − p,
+    ``qn[n]`` = exp(n log q)), capped by the free slots. Newborns (age 0) fill the first free slots, so the
+    descending order holds (and the head stays); births (persons) are added to ``out`` per district.
+    Returns the row to go on from with more uniforms if ``u`` ran out, else the number of rows."""
     k = ages.shape[1]
-    out = np.zeros(n)
-    for t in range(len(rows)):
-        i = rows[t]
+    j = 0
+    for i in range(start, len(fertile)):
+        n = np.int64(fertile[i])
+        if n == 0:
+            continue
+        x = 0
+        px = qn[n]
+        if j == len(u):
+            return i
+        v = u[j]
+        j += 1
+        while v > px:
+            x += 1
+            if x > bound[n]:
+                if j == len(u):
+                    return i  # (the row starts over with a fresh uniform, as numpy's redraw does)
+                x = 0
+                px = qn[n]
+                v = u[j]
+                j += 1
+            else:
+                v -= px
+                px = ((n - x + 1) * p * px) / (x * q)
         s = size[i]
-        b = min(births[t], k - s)
-        births[t] = b
+        b = min(x, k - s)
         for c in range(s, s + b):
             ages[i, c] = 0
         size[i] = s + b
         persons[i] = (s + b) * weight[i]
         out[district[i]] += b * weight[i]
-    return out
+    return len(fertile)
 
 
 @jit
@@ -144,16 +166,6 @@ def leaving_members(ages, lo, hi, u, rate):  # pragma: no cover - compiled
                 m += u[j] < rate
                 j += 1
     return r[:m].copy(), s[:m].copy()
-
-
-@jit
-def nonzero_rows(x, out):  # pragma: no cover - compiled
-    """Rows with ``x != 0`` into ``out`` (in order); returns their number."""
-    j = 0
-    for i in range(len(x)):
-        out[j] = i
-        j += x[i] != 0
-    return j
 
 
 @jit

@@ -9,6 +9,7 @@ copy the population, and per-row member counts are kept up to date by the events
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -415,14 +416,26 @@ def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.nda
 
 def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
     """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
-    of adults are women). A household with no free slot cannot add a child. Returns births (persons)
-    per district."""
+    of adults are women): ``rng.binomial(fertile, p)`` over the rows with fertile members, drawn by the
+    kernel with numpy's algorithm from numpy's uniforms (the same draws). A household with no free slot
+    cannot add a child. Returns births (persons) per district."""
     counts = hh.counts()
-    at_risk = hh.scratch(3, dtype=np.int64)
-    at_risk = at_risk[:kernels.nonzero_rows(counts["fertile"], at_risk)]
-    births = rng.binomial(counts["fertile"][at_risk], cfg.demography.fertility_rate / 40.0)
-    return kernels.add_births(hh.ages, counts["size"], counts["persons"], hh.weight, at_risk, births,
-                              hh.district, n_districts)
+    p = cfg.demography.fertility_rate / 40.0
+    out = np.zeros(n_districts)
+    k = hh.ages.shape[1]
+    if p == 0.0:  # numpy draws nothing for p = 0
+        return out
+    if p > 0.5 or p * k > 30.0:
+        raise ValueError(f"births drawn by inversion need p <= 0.5 and p * {k} <= 30, got p = {p}")
+    q = 1.0 - p
+    qn = np.array([math.exp(n * math.log(q)) for n in range(k + 1)])  # libm's exp and log, as numpy's C code
+    bound = np.array([int(min(n, n * p + 10.0 * math.sqrt(n * p * q + 1))) for n in range(k + 1)])
+    fertile, i = counts["fertile"], 0
+    while i < hh.n:  # a second pass only if numpy's algorithm had to draw again (rounding; ~never)
+        u = rng.random(out=hh.scratch(2, int(np.count_nonzero(fertile[i:]))))
+        i = kernels.add_births(fertile, u, i, p, q, qn, bound, hh.ages, counts["size"], counts["persons"],
+                               hh.weight, hh.district, out)
+    return out
 
 
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
