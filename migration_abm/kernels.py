@@ -133,35 +133,32 @@ def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, 
 
 
 @jit
-def young_members(ages, lo, hi):  # pragma: no cover - compiled
-    """Number of members aged lo..hi who are not the head."""
-    n, k = ages.shape
+def young_members(flat, k, lo, hi):  # pragma: no cover - compiled
+    """Number of members aged lo..hi who are not the head, in the member table ``flat`` (rows of ``k``
+    slots, row-major; empty slots are −1): every slot counted, then the heads taken off (vectorised)."""
+    width = np.uint8(hi - lo)
     count = 0
-    for i in range(n):
-        for c in range(1, k):
-            a = ages[i, c]
-            if a < 0:
-                break
-            count += lo <= a <= hi
+    for t in range(len(flat)):
+        count += np.uint8(flat[t] - lo) <= width  # lo <= a <= hi
+    for t in range(0, len(flat), k):
+        count -= np.uint8(flat[t] - lo) <= width
     return count
 
 
 @jit
-def leaving_members(ages, lo, hi, u, rate):  # pragma: no cover - compiled
+def leaving_members(flat, k, lo, hi, u, rate):  # pragma: no cover - compiled
     """(row, slot) of the members aged lo..hi who are not the head (row-major, as :func:`young_members`
     counts them) whose uniform ``u[j]`` is below ``rate``."""
     r = np.empty(len(u), np.int64)
     s = np.empty(len(u), np.int64)
-    n, k = ages.shape
+    width = np.uint8(hi - lo)
     j = 0
     m = 0
-    for i in range(n):
-        for c in range(1, k):
-            a = ages[i, c]
-            if a < 0:
-                break
-            if lo <= a <= hi:
-                r[m] = i
+    for t in range(len(flat)):
+        if np.uint8(flat[t] - lo) <= width:
+            c = t % k
+            if c != 0:
+                r[m] = t // k
                 s[m] = c
                 m += u[j] < rate
                 j += 1
@@ -196,46 +193,50 @@ def remove_members(ages, rows, slots, size, workers, fertile, persons, weight): 
 
 # ---- compaction -------------------------------------------------------------------------------------
 @jit
-def compact(keep, use_keep, drop_empty, ages, district, urban, origin, hukou, hukou_ag, skill, employed, sector,
+def compact(keep, use_keep, drop_empty, mask, rows, district, urban, origin, hukou, hukou_ag, skill, employed, sector,
             years_here, platform_u, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover
     """Move the rows with ``keep`` (every row unless ``use_keep``), without those left empty (``size`` 0)
     if ``drop_empty``, to the front, in order and in place, in every household column and member count
-    (one pass); returns their number."""
-    k = ages.shape[1]
-    j = 0
+    (``rows``: the member table with one unsigned integer per row where its width allows); ``mask`` is
+    a work buffer for the rows kept. Column by column, branch-free; returns the number of rows kept."""
     for i in range(len(district)):
-        if (not use_keep or keep[i]) and (not drop_empty or size[i] > 0):
-            if j != i:
-                for c in range(k):
-                    ages[j, c] = ages[i, c]
-                district[j] = district[i]
-                urban[j] = urban[i]
-                origin[j] = origin[i]
-                hukou[j] = hukou[i]
-                hukou_ag[j] = hukou_ag[i]
-                skill[j] = skill[i]
-                employed[j] = employed[i]
-                sector[j] = sector[i]
-                years_here[j] = years_here[i]
-                platform_u[j] = platform_u[i]
-                weight[j] = weight[i]
-                size[j] = size[i]
-                workers[j] = workers[i]
-                kids[j] = kids[i]
-                fertile[j] = fertile[i]
-                persons[j] = persons[i]
-                head[j] = head[i]
-            j += 1
+        mask[i] = (not use_keep or keep[i]) and (not drop_empty or size[i] > 0)
+    m = _compact_column(mask, rows)
+    _compact_column(mask, district)
+    _compact_column(mask, urban)
+    _compact_column(mask, origin)
+    _compact_column(mask, hukou)
+    _compact_column(mask, hukou_ag)
+    _compact_column(mask, skill)
+    _compact_column(mask, employed)
+    _compact_column(mask, sector)
+    _compact_column(mask, years_here)
+    _compact_column(mask, platform_u)
+    _compact_column(mask, weight)
+    _compact_column(mask, size)
+    _compact_column(mask, workers)
+    _compact_column(mask, kids)
+    _compact_column(mask, fertile)
+    _compact_column(mask, persons)
+    _compact_column(mask, head)
+    return m
+
+
+@jit
+def _compact_column(mask, x):  # pragma: no cover - compiled
+    """The rows of ``x`` with ``mask`` to the front, in order (each row copied down, kept or not)."""
+    j = 0
+    for i in range(len(mask)):
+        x[j] = x[i]
+        j += mask[i]
     return j
 
 
 @jit
-def spread_live(u, size, fill):  # pragma: no cover - compiled
-    """In place: the first (number of rows with members) values of ``u`` move, in order, to those rows;
-    rows without members get ``fill``."""
-    j = 0
-    for i in range(len(size)):
-        j += size[i] > 0
+def spread_live(u, size, live, fill):  # pragma: no cover - compiled
+    """In place: the first ``live`` values of ``u`` move, in order, to the ``live`` rows with members (from
+    the last one back); rows without members get ``fill``."""
+    j = live
     for i in range(len(size) - 1, -1, -1):
         if size[i] > 0:
             j -= 1

@@ -117,8 +117,10 @@ class Households:
             return
         counts = self.counts()
         cols = self.columns()
+        rows = _row_view(cols["ages"])
         m = kernels.compact(np.ones(0, bool) if keep is None else keep, keep is not None, self._empty > 0,
-                            *cols.values(), *(counts[c] for c, _ in COUNTS))
+                            self.scratch(4, dtype=np.bool_), rows, *list(cols.values())[1:],
+                            *(counts[c] for c, _ in COUNTS))
         for name, arr in cols.items():
             setattr(self, name, arr[:m])
         self._counts = {name: arr[:m] for name, arr in counts.items()}
@@ -147,8 +149,9 @@ class Households:
         u = self.scratch(0)
         if not self._empty:
             return rng.random(out=u)
-        rng.random(out=u[:self.n - self._empty])
-        kernels.spread_live(u, self.size(), 2.0)
+        live = self.n - self._empty
+        rng.random(out=u[:live])
+        kernels.spread_live(u, self.size(), live, 2.0)
         return u
 
     # ---- member counts -----------------------------------------------------------------------------
@@ -188,6 +191,14 @@ class Households:
     def has_children(self) -> np.ndarray:
         """Whether the household has a school-age (6-14) member."""
         return self.counts()["kids"]
+
+
+def _row_view(ages: np.ndarray) -> np.ndarray:
+    """The member table with each row as one unsigned integer (or a few) of its width: 8 slots → uint64."""
+    k = ages.shape[1]
+    wide = next(t for t in (np.uint64, np.uint32, np.uint16, np.uint8) if k % np.dtype(t).itemsize == 0)
+    rows = ages.view(wide)
+    return rows.reshape(-1) if rows.shape[1] == 1 else rows
 
 
 def _pad(a: np.ndarray, k: int) -> np.ndarray:
@@ -441,10 +452,10 @@ def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_district
 def leave_home(hh: Households, cfg: Config, rng: np.random.Generator) -> Households:
     """Young adults (20-29) who are not the head leave to form a one-person household in the same
     place. Returns the new households (caller appends them); removes the members from their parents."""
-    u = rng.random(out=hh.scratch(2, kernels.young_members(hh.ages, 20, 29)))  # one uniform per candidate
-    r, c = kernels.leaving_members(hh.ages, 20, 29, u, cfg.demography.leave_home_rate)
+    k, flat = hh.ages.shape[1], hh.ages.reshape(-1)  # (a view: the member table is contiguous)
+    u = rng.random(out=hh.scratch(2, kernels.young_members(flat, k, 20, 29)))  # one uniform per candidate
+    r, c = kernels.leaving_members(flat, k, 20, 29, u, cfg.demography.leave_home_rate)
     new = hh.take(r)
-    k = hh.ages.shape[1]
     new.ages = np.full((len(r), k), NO_MEMBER, dtype=np.int8)
     new.ages[:, 0] = hh.ages[r, c]
     new.employed = np.zeros(len(r), bool)
