@@ -44,10 +44,11 @@ def member_counts(ages, weight, size, workers, kids, fertile, persons, head):  #
 
 
 @jit
-def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, persons, head):  # pragma: no cover
+def age_and_die(ages, u, q, district, weight, out, size, workers, kids, fertile, persons, head):  # pragma: no cover
     """Age every member a year; the j-th member (row-major) dies if ``u[j] < q[age]``. Survivors keep
-    their descending order (shifted left over the dead); ``deaths`` gets deaths per row, and the
-    member counts (as :func:`member_counts`) are refreshed in the same pass."""
+    their descending order (shifted left over the dead); deaths (persons) are added to ``out`` per
+    district in row order, and the member counts (as :func:`member_counts`) are refreshed in the same
+    pass."""
     n, k = ages.shape
     j = 0
     for i in range(n):
@@ -71,7 +72,8 @@ def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, person
                 c6 += 6 <= a <= 14
                 f += 20 <= a <= 39
             j += 1
-        deaths[i] = dead
+        if dead:  # (adding 0.0 for the others would leave the sums unchanged)
+            out[district[i]] += dead * weight[i]
         s = size[i] - dead
         size[i] = s
         workers[i] = w
@@ -79,15 +81,6 @@ def age_and_die(ages, u, q, deaths, weight, size, workers, kids, fertile, person
         fertile[i] = f
         persons[i] = s * weight[i]
         head[i] = ages[i, 0]
-
-
-@jit
-def weighted_sum_by(key, values, weight, n_keys):  # pragma: no cover - compiled
-    """``np.bincount(key, weights=values * weight)`` in one pass (row order)."""
-    out = np.zeros(n_keys)
-    for i in range(len(key)):
-        out[key[i]] += values[i] * weight[i]
-    return out
 
 
 @jit
@@ -100,20 +93,19 @@ def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, 
     Returns the row to go on from with more uniforms if ``u`` ran out, else the number of rows."""
     k = ages.shape[1]
     j = 0
+    last = len(u) - 1
     for i in range(start, len(fertile)):
         n = np.int64(fertile[i])
-        if n == 0:
-            continue
-        x = 0
-        px = qn[n]
-        if j == len(u):
+        if (n != 0) & (j > last):
             return i
-        v = u[j]
-        j += 1
+        x = 0
+        px = qn[n]  # 1.0 for n = 0: no draw, no birth, the uniform not used (branch-free)
+        v = u[min(j, last)] if last >= 0 else 0.0
+        j += n != 0
         while v > px:
             x += 1
             if x > bound[n]:
-                if j == len(u):
+                if j > last:
                     return i  # (the row starts over with a fresh uniform, as numpy's redraw does)
                 x = 0
                 px = qn[n]
@@ -122,13 +114,14 @@ def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, 
             else:
                 v -= px
                 px = ((n - x + 1) * p * px) / (x * q)
-        s = size[i]
-        b = min(x, k - s)
-        for c in range(s, s + b):
-            ages[i, c] = 0
-        size[i] = s + b
-        persons[i] = (s + b) * weight[i]
-        out[district[i]] += b * weight[i]
+        if x:  # (a row without births keeps its counts; adding 0.0 would leave the sums unchanged)
+            s = size[i]
+            b = min(x, k - s)
+            for c in range(s, s + b):
+                ages[i, c] = 0
+            size[i] = s + b
+            persons[i] = (s + b) * weight[i]
+            out[district[i]] += b * weight[i]
     return len(fertile)
 
 

@@ -144,8 +144,7 @@ class MigrationModel(mesa.Model):
         self.year += 1
         self._reset_counters()
         hh, rng, cfg = self.households, self.rng, self.cfg
-        deaths = age_and_die(hh, cfg, rng)
-        self.counts["deaths"] += kernels.weighted_sum_by(hh.district, deaths, hh.weight, self.geo.n)
+        self.counts["deaths"] += age_and_die(hh, cfg, rng, self.geo.n)
         self.counts["births"] += give_birth(hh, cfg, rng, self.geo.n)
         leavers = leave_home(hh, cfg, rng)
         hh.keep_empty()  # households whose last member died: dropped with the year's one compaction

@@ -413,16 +413,16 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -
 # demography
 # --------------------------------------------------------------------------------------------------
 
-def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator) -> np.ndarray:
+def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
     """Age every member one year and remove those who die (one uniform per member, row-major);
-    returns deaths (members) per row."""
+    returns deaths (persons) per district."""
     q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
     q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
     counts = hh.counts()
     u = rng.random(out=hh.scratch(2, int(counts["size"].sum(dtype=np.int64))))
-    deaths = np.empty(hh.n, dtype=np.int8)
-    kernels.age_and_die(hh.ages, u, q, deaths, hh.weight, *(counts[c] for c, _ in COUNTS))
-    return deaths
+    out = np.zeros(n_districts)
+    kernels.age_and_die(hh.ages, u, q, hh.district, hh.weight, out, *(counts[c] for c, _ in COUNTS))
+    return out
 
 
 def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
