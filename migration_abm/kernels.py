@@ -775,6 +775,30 @@ def hired(seekers, district, rate, uplift, with_uplift, u):  # pragma: no cover 
     return out[:j]
 
 
+@jit
+def take_jobs(hired, district, urban, vac, u, sector, employed):  # pragma: no cover - compiled
+    """The hired take jobs in a sector drawn with ``u`` in proportion to their district's vacancies
+    ``vac[district, sector]`` (none in farming, sector 0, for urban residents; sectors 1 and 2 half and
+    half where the total is 0): the inverse-CDF count of the cumulative shares below ``u``, capped at
+    the last sector, with the same sums and divisions as the numpy reference."""
+    s = vac.shape[1]
+    for t in range(len(hired)):
+        i = hired[t]
+        d = district[i]
+        farm = 0.0 if urban[i] else 1.0
+        tot = 0.0
+        for c in range(s):  # share.sum(axis=1): in order
+            tot += vac[d, c] * farm if c == 0 else vac[d, c]
+        cum = 0.0
+        pick = 0
+        for c in range(s):
+            share = (vac[d, c] * farm if c == 0 else vac[d, c]) / tot if tot > 0 else (0.0 if c == 0 else 0.5)
+            cum += share
+            pick += u[t] > cum
+        sector[i] = min(pick, s - 1)
+        employed[i] = True
+
+
 # ---- measurement -------------------------------------------------------------------------------------
 @jit
 def measure(ages, district, hukou, hukou_ag, urban, employed, sector, workers, weight, persons,

@@ -96,7 +96,7 @@ class LabourMarket(mesa.Agent):
 
         ``uplift`` (per seeker) raises the hiring odds of job-platform registrants.
         """
-        n, s = self.geo.n, len(SECTORS)
+        n = self.geo.n
         vac = np.clip(self.jobs - self.employment(hh), 0, None)
         u = kernels.seeking_workers(seekers, hh.district, hh.workers(), hh.weight, n)
         v = vac.sum(axis=1)
@@ -108,15 +108,10 @@ class LabourMarket(mesa.Agent):
                               rng.random(out=hh.scratch(2, len(seekers))))
         if not len(hired):
             return
-        # sector drawn in proportion to vacancies (farm jobs only for rural residents)
-        share = vac[hh.district[hired]].copy()
-        share[hh.urban[hired], 0] = 0.0
-        tot = share.sum(axis=1, keepdims=True)
-        share = np.where(tot > 0, share / np.where(tot > 0, tot, 1), np.array([0.0, 0.5, 0.5]))
-        cum = np.cumsum(share, axis=1)
-        pick = (rng.random(len(hired))[:, None] > cum).sum(axis=1)
-        hh.sector[hired] = np.minimum(pick, s - 1).astype(np.int8)
-        hh.employed[hired] = True
+        # sector drawn in proportion to vacancies (farm jobs only for rural residents; industry and
+        # services half and half where no vacancy is left)
+        kernels.take_jobs(hired, hh.district, hh.urban, vac, rng.random(out=hh.scratch(2, len(hired))), hh.sector,
+                          hh.employed)
 
     def log_expected_wage(self, uplift: np.ndarray) -> np.ndarray:
         """Harris–Todaro log expected wage per district for a middle-skill worker:
