@@ -126,3 +126,111 @@ def test_results_do_not_depend_on_kernel_cache_or_compilation(tmp_path: Path) ->
     assert any((tmp_path / "numba").rglob("*.nbi"))  # the cold run wrote the cache
     assert _digest(cache) == cold == h.hexdigest()
     assert _digest({"NUMBA_DISABLE_JIT": "1"}) == cold
+
+
+def test_births_are_numpys_binomial_draws() -> None:
+    """The births kernel draws what ``Generator.binomial(fertile, p)`` draws over the rows with fertile
+    members (numpy's inversion from numpy's uniforms), leaves the generator where numpy does, and adds
+    the newborns as the numpy reference (capped by the free slots, births per district)."""
+    from migration_abm.population import give_birth
+
+    for p in (0.2, 0.0325):
+        rng = np.random.default_rng(4)
+        hh = _households(rng, 3000)
+        cfg = load_config(BASELINE, {"demography.fertility_rate": 40 * p})
+        ref = copy.deepcopy(hh)
+        counts = ref.counts()
+        at_risk = np.flatnonzero(counts["fertile"])
+        g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+        births = np.minimum(g1.binomial(counts["fertile"][at_risk], p), 6 - counts["size"][at_risk])
+        for i, b in zip(at_risk, births, strict=True):
+            ref.ages[i, counts["size"][i]:counts["size"][i] + b] = 0
+        expected = np.bincount(ref.district[at_risk], weights=births * ref.weight[at_risk], minlength=5)
+        out = give_birth(hh, cfg, g2, 5)
+        assert births.sum() > 20 and (p < 0.1 or (births == 6 - counts["size"][at_risk]).any())  # some capped
+        assert np.array_equal(hh.ages, ref.ages) and np.array_equal(out, expected)
+        ref.invalidate()
+        assert np.array_equal(hh.persons(), ref.persons()) and np.array_equal(hh.size(), ref.size())
+        assert g1.random() == g2.random()
+
+
+def test_births_draw_again_when_rounding_leaves_the_inversion_past_its_bound() -> None:
+    """A uniform above every cumulative probability (rounding) starts the draw over with the next one,
+    and the kernel asks for more uniforms when they run out instead of reading past them."""
+    p, n = 0.01375, 2  # with u = 1 − 2⁻⁵³ the inversion runs past n (found by search)
+    q = 1.0 - p
+    qn = np.array([1.0, q, q * q])
+    args = (p, q, qn, np.array([0, 1, 2]))
+    fertile = np.array([n], np.int8)
+
+    def run(u: list[float]) -> tuple[int, np.ndarray]:
+        ages, size, persons = np.array([[40, 38, -1, -1]], np.int8), np.array([2], np.int8), np.array([2.0])
+        out = np.zeros(1)
+        nxt = kernels.add_births(fertile, np.array(u), 0, *args, ages, size, persons, np.ones(1),
+                                 np.zeros(1, np.int16), out)
+        return nxt, ages
+
+    assert run([1 - 2.0 ** -53])[0] == 0  # ran out: row 0 starts over with a fresh uniform
+    nxt, ages = run([1 - 2.0 ** -53, 0.9999])  # the second uniform: two births (0.9999 > 1 − p²)
+    assert nxt == 1 and list(ages[0]) == [40, 38, 0, 0]
+
+
+def test_empty_rows_kept_until_the_one_compaction_act_as_if_dropped() -> None:
+    """Rows left empty stay in place until the next compaction: the others draw the same uniforms, in
+    order, as after an immediate compaction, sums over the rows that stay are the compacted column's to
+    the last bit, and the compaction drops them with the rows it is asked to drop."""
+    rng = np.random.default_rng(2)
+    hh = _households(rng, 4000)
+    hh.ages[rng.random(hh.n) < 0.1] = -1  # emptied households
+    hh.invalidate()
+    now = copy.deepcopy(hh)
+    live = now.size() > 0
+    now.compact(live)
+    hh.keep_empty()
+    extra = _households(rng, 30)
+    now.extend(extra)
+    hh.extend(extra)
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    u_now, u_kept = now.uniforms(g1).copy(), hh.uniforms(g2)
+    assert np.array_equal(u_kept[hh.size() > 0], u_now) and (u_kept[hh.size() == 0] == 2.0).all()
+    x = rng.random(hh.n) * 10.0 ** rng.uniform(0, 8, hh.n) * (hh.size() > 0)
+    assert hh.live_sum(x) == x[hh.size() > 0].sum() and x[hh.size() > 0].sum() != x.sum()
+    keep = rng.random(hh.n) < 0.9
+    now.compact(keep[hh.size() > 0])
+    hh.compact(keep)
+    for k, v in hh.columns().items():
+        assert np.array_equal(v, now.columns()[k]), k
+    assert np.array_equal(hh.persons(), now.persons()) and hh.live_sum(hh.weight) == hh.weight.sum()
+
+
+def test_sector_draw_matches_numpy() -> None:
+    """The hired's sector: shares of their district's vacancies (no farming for urban residents, half
+    and half where no vacancy is left), cumulated, counted below the uniform, as the numpy reference."""
+    rng = np.random.default_rng(6)
+    n, hired = 20_000, np.sort(rng.choice(20_000, 8000, replace=False))
+    district, urban = rng.integers(0, 7, n).astype(np.int16), rng.random(n) < 0.5
+    vac = rng.random((7, 3)) * 10.0 ** rng.uniform(-3, 6, (7, 3))
+    vac[1] = 0.0
+    vac[2, 1:] = 0.0  # urban residents there: no vacancy left to them
+    u = rng.random(len(hired))
+    share = vac[district[hired]].copy()
+    share[urban[hired], 0] = 0.0
+    tot = share.sum(axis=1, keepdims=True)
+    share = np.where(tot > 0, share / np.where(tot > 0, tot, 1), np.array([0.0, 0.5, 0.5]))
+    expected = np.minimum((u[:, None] > np.cumsum(share, axis=1)).sum(axis=1), 2)
+    sector, employed = np.zeros(n, np.int8), np.zeros(n, bool)
+    kernels.take_jobs(hired, district, urban, vac, u, sector, employed)
+    assert np.array_equal(sector[hired], expected) and employed.sum() == len(hired) and employed[hired].all()
+    assert len(set(expected)) == 3
+
+
+def test_young_members_found_in_the_flat_member_table() -> None:
+    """Members aged 20-29 who are not the head: counted and found (row, slot) as a row-by-row scan."""
+    rng = np.random.default_rng(8)
+    ages = _households(rng, 3000).ages
+    young = [(i, c) for i in range(len(ages)) for c in range(1, ages.shape[1]) if 20 <= ages[i, c] <= 29]
+    flat, k = ages.reshape(-1), ages.shape[1]
+    assert kernels.young_members(flat, k, 20, 29) == len(young) > 100
+    u = rng.random(len(young))
+    r, c = kernels.leaving_members(flat, k, 20, 29, u, 0.3)
+    assert [(a, b) for (a, b), v in zip(young, u, strict=True) if v < 0.3] == list(zip(r, c, strict=True))
