@@ -1,9 +1,11 @@
 """Compiled household kernels (numba, cached to disk): the yearly passes over the household columns.
 
 Each kernel is a plain loop over rows that fuses what used to be several numpy passes (masks, gathers,
-bincounts, re-sorts). Kernels draw no random numbers and call no transcendental function: uniforms and
-binomials come from the model's numpy Generator, and every ``exp``/``log`` is taken by numpy on a
-buffer, so a seed gives the same results bit for bit however (and whether) the kernels are compiled.
+bincounts, re-sorts). Kernels draw no random numbers and call no transcendental function: uniforms come
+from the model's numpy Generator (births' binomials are numpy's own inversion algorithm run on them, its
+exp/log constants computed by the caller with libm as numpy's C code does), and every other
+``exp``/``log`` is taken by numpy on a buffer, so a seed gives the same results bit for bit however (and
+whether) the kernels are compiled.
 Sums run in row order, as ``np.bincount`` does, so totals are bit-identical to the numpy reference.
 District-level terms are precomputed in Python and passed in as arrays (docs/ODD.md §3.4).
 """
