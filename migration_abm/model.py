@@ -49,7 +49,8 @@ class MigrationModel(mesa.Model):
         self.geo = geography or Geography.from_config(config.data)
         self.year = config.run.start_year
         g = self.geo
-        self.households = synthesize(g, config, self.rng)
+        self.base_urban = base_urban_share(g, config, config.run.start_year)
+        self.households = synthesize(g, config, self.rng, self.base_urban)
         self.households.reserve()  # spare capacity now rather than when the first year appends rows
         self.labour = LabourMarket(self, g, config, self.households)
         for region in REGIONS:
@@ -63,7 +64,6 @@ class MigrationModel(mesa.Model):
         # ecological carrying capacity per region in persons (inf where none is set)
         share = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])
         self.carrying_capacity = g.to_regions(pop) * share
-        self.base_urban = base_urban_share(g, config, config.run.start_year)
         self.census_trend = g.census_trend(config.run.start_year)[0]
         self.returner_origin_p = self._returner_origins()
         self.control = self._control_path(float(pop.sum()))

@@ -315,8 +315,10 @@ def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:
     return out
 
 
-def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Households:
-    """Synthetic households at ``run.start_year``: district totals exact in persons.
+def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator,
+               urban_share: np.ndarray | None = None) -> Households:
+    """Synthetic households at ``run.start_year``: district totals exact in persons; ``urban_share``
+    per district is :func:`base_urban_share` (computed here unless the caller already has it).
 
     Household sizes are 1 + Poisson(mean - 1) capped at ``max_household_size``; member ages are drawn
     from :func:`age_pmf`, then swapped between households so every household has an adult while the
@@ -358,7 +360,9 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator) -> Househo
     hh.weight = (pop / members)[district]
     hh.invalidate()
     u = buf[:n]  # each rng.random(out=u) draws what rng.random(n) would, without a fresh array
-    hh.urban = rng.random(out=u) < base_urban_share(geo, cfg, year)[district]
+    if urban_share is None:
+        urban_share = base_urban_share(geo, cfg, year)
+    hh.urban = rng.random(out=u) < urban_share[district]
     hh.hukou_ag = ~hh.urban | (rng.random(out=u) < p.urban_agricultural_hukou_share)
     rng.random(out=u)
     hi = np.where(hh.urban, p.high_skill_share_urban, p.high_skill_share_rural)

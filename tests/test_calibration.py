@@ -181,6 +181,14 @@ def test_packaged_calibration_file_parses() -> None:
     assert spec.base_config().run.end_year == 2013
 
 
+def test_only_fits_to_all_the_data_rewrite_the_packaged_defaults() -> None:
+    """--apply of a validation fit (data <= 2013) would put a hindcast's parameters into every projection."""
+    specs = [CalibrationSpec.from_toml(p) for p in sorted((ROOT / "experiments").glob("calibration*.toml"))]
+    applying = {s.name: s.fit_until for s in specs if s.apply_to is not None}
+    assert applying == {"calibration_projection": 2023, "calibration_forward": 2023}
+    assert all(s.apply_to is None for s in specs if s.fit_until < 2023)
+
+
 def test_a_rewritten_posterior_is_read_again(tmp_path: Path) -> None:
     """read_posterior is cached per file version: a new calibration written to the same path is seen."""
     path = tmp_path / "posterior.csv"

@@ -1,5 +1,6 @@
 """Compare page: population by functional region or 一区两群 zone over time with 5–95 % bands across
-replicates, differences versus a reference scenario, observed points, key figures as CSV."""
+replicates and the model discrepancy, paired differences versus a reference scenario, observed points,
+key figures as CSV."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _panels(level: str, scns: list[data.Scenario], ref: data.Scenario | None) ->
     obs = data.observed(level)
     labels = data.area_labels(level)
     years = scns[0].years
-    per = {s.name: data.by_area(s, level) for s in scns}
+    per = {s.name: data.by_area(s, level, "levels") for s in scns}
     diffs = {s.name: data.difference(s, ref, level) for s in scns if ref is not None and s.name != ref.name}
     out = []
     for j, area in enumerate(data.areas(level)):
@@ -86,12 +87,12 @@ def Page() -> None:
         valid = [s for s in shown if s.name not in mismatch]
         if ref.name not in mismatch and valid:
             kf = data.key_figures(valid, ref, state.level.value, year)
-            note(f"**Key figures, {year}** (persons; median and 5–95 % range across replicates; "
-                            "differences are paired per replicate when the scenarios share seeds)")
+            note(f"**Key figures, {year}** (persons; median and 5–95 % range: {data.uncertainty_text(valid)}; "
+                 "differences are paired per replicate when the scenarios share seeds)")
             solara.DataFrame(kf.drop(columns=["paired"]), items_per_page=20)
             solara.FileDownload(kf.to_csv(index=False).encode(), filename=f"key_figures_{state.level.value}_{year}.csv",
                                 label="Download key figures (CSV)")
-    note("Bands: 5–95 % across replicate seeds (stochastic variation only, not parameter uncertainty). "
+    note(f"Bands: 5–95 % over {data.uncertainty_text(shown)}. "
          "Black points: observed totals (census sums of the district table, 2020 with 4 imputed districts as "
          "flagged there; survey totals from `observed_chongqing.csv`).")
     CompareCharts()

@@ -28,6 +28,7 @@ LEVELS = ("region", "zone")
 MEASURES = {"population": "population (persons)", "change": "change since base year (%)",
             "migration": "migration balance in the year (persons)"}
 Q_LO, Q_HI = 0.05, 0.95
+LEVEL_SEED = 20240601  # the discrepancy stream of the population levels (compare's default seed)
 FLOW_SERIES = ("in_migrants", "out_migrants", "external_in", "external_out")
 
 
@@ -44,10 +45,44 @@ class Scenario:
     sources: list[str]
     seeds: list[str] = field(default_factory=list)
     results: list[Results] = field(default_factory=list, repr=False)
+    share_sd: float = 0.0  # the config's run.share_discrepancy_sd (model discrepancy of the levels)
+    _levels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_replicates(self) -> int:
         return int(self.pop.shape[0])
+
+
+def share_sd_of(config_toml: str | bytes) -> float:
+    """``run.share_discrepancy_sd`` of a stored resolved config (0 when the config has none)."""
+    import tomllib
+
+    text = config_toml.decode() if isinstance(config_toml, bytes) else str(config_toml or "")
+    return float(tomllib.loads(text).get("run", {}).get("share_discrepancy_sd", 0.0)) if text else 0.0
+
+
+def levels(scn: Scenario) -> np.ndarray:
+    """[sample, year, district] population levels carrying the model discrepancy of the scenario's config,
+    as ``run``'s bands and ``compare``'s levels do (``ensemble.with_share_discrepancy``, one stream for
+    every scenario); the replicates themselves when ``share_sd`` is 0. Differences never use these."""
+    if scn._levels is None:
+        from migration_abm.ensemble import DISCREPANCY_DRAWS, DISCREPANCY_SPAWN_KEY, with_share_discrepancy
+
+        draws = max(1, min(DISCREPANCY_DRAWS, 2000 // scn.n_replicates))
+        scn._levels = with_share_discrepancy(scn.pop, scn.years, int(scn.years[0]), scn.share_sd,
+                                             np.random.SeedSequence(LEVEL_SEED, spawn_key=(DISCREPANCY_SPAWN_KEY,)),
+                                             draws)
+    return scn._levels
+
+
+def uncertainty_text(scns: list[Scenario]) -> str:
+    """What the population bands of these scenarios carry, for the page's notes."""
+    sds = sorted({s.share_sd for s in scns})
+    if not any(sds):
+        return "replicates only (no run.share_discrepancy_sd in the configs: no model discrepancy)"
+    return ("replicates (stochastic and, with run.posterior, parameter uncertainty) and the model discrepancy "
+            f"of district shares (run.share_discrepancy_sd = {', '.join(f'{v:g}' for v in sds)} per 10 years); "
+            "the differences are paired per replicate and leave the discrepancy out")
 
 
 def _net(arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -66,7 +101,8 @@ def scenario_from_results(name: str, runs: list[Results], sources: list[str]) ->
     return Scenario(name, np.asarray(first.years), np.asarray(first.codes).astype(str),
                     np.asarray(first.regions).astype(str),
                     np.stack([r.arrays["population"] for r in runs]).astype(float),
-                    np.stack([_net(r.arrays) for r in runs]), list(sources), [r.seed for r in runs], list(runs))
+                    np.stack([_net(r.arrays) for r in runs]), list(sources), [r.seed for r in runs], list(runs),
+                    share_sd_of(first.config_toml))
 
 
 def scenarios_from_sweep(path: str | Path) -> list[Scenario]:
@@ -75,6 +111,7 @@ def scenarios_from_sweep(path: str | Path) -> list[Scenario]:
     from migration_abm.experiments.worker import DONE
 
     sw = load_sweep(path)
+    sds = dict(zip(sw.scenarios, (share_sd_of(t) for t in sw.config_tomls()), strict=True))
     if "population" not in sw.outputs:
         raise InputError(str(path), "outputs", sw.outputs, "the store has no population output")
     pop = sw.array("population")
@@ -92,7 +129,8 @@ def scenarios_from_sweep(path: str | Path) -> list[Scenario]:
         net = _net({k: flows[k][p, done] for k in FLOW_SERIES}) if len(flows) == len(FLOW_SERIES) \
             else np.full_like(pop[p, done], np.nan)
         out.append(Scenario(f"{Path(path).stem}: {label}", sw.years, sw.codes.astype(str), sw.regions.astype(str),
-                            pop[p, done].astype(float), net, [str(path)], [f"replicate {r}" for r in done]))
+                            pop[p, done].astype(float), net, [str(path)], [f"replicate {r}" for r in done],
+                            share_sd=sds[str(pts.at[p, "scenario"])]))
     return out
 
 
@@ -233,16 +271,21 @@ def config_digest(cfg: Any) -> str:
 def run_scenario(cfg: Any, name: str, seeds: list[int], out_dir: str | Path,
                  progress: Callable[[float], None] | None = None) -> tuple[Scenario, int]:
     """Run ``cfg`` once per seed (or reuse a run file of the same config and seed: results are
-    bit-identical), write ``<out_dir>/<name>_<digest>_seed<s>.h5``; returns the scenario and the reuse count."""
+    bit-identical), write ``<out_dir>/<name>_<digest>_seed<s>.h5``; returns the scenario and the reuse count.
+    With ``run.posterior`` each seed also draws its parameter set, as ``run`` and ``compare`` do (the same
+    seed draws the same set under every scenario)."""
+    from migration_abm.ensemble import posterior_config
     from migration_abm.model import MigrationModel
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     digest = config_digest(cfg)
-    toml = cfg.to_toml()
     n_years = cfg.run.end_year - cfg.run.start_year
     runs, paths, reused = [], [], 0
     for i, seed in enumerate(seeds):
+        ss = np.random.SeedSequence(seed)
+        drawn = posterior_config(cfg, ss)
+        toml = drawn.to_toml()
         path = out_dir / f"{name}_{digest}_seed{seed}.h5"
         res = None
         if path.exists():
@@ -254,7 +297,7 @@ def run_scenario(cfg: Any, name: str, seeds: list[int], out_dir: str | Path,
                 while path.exists():
                     path, k = out_dir / f"{name}_{digest}_seed{seed}_{k}.h5", k + 1
         if res is None:
-            model = MigrationModel(cfg, rng=seed)
+            model = MigrationModel(drawn, rng=ss)
             for t in range(n_years):
                 model.step()
                 if progress:
@@ -284,8 +327,9 @@ def area_labels(level: str) -> dict[str, str]:
 
 
 def by_area(scn: Scenario, level: str, what: str = "pop") -> np.ndarray:
-    """[replicate, year, area] sums of ``pop`` or ``net_migration`` over each area's districts."""
-    arr = getattr(scn, what)
+    """[replicate, year, area] sums of ``pop``, ``net_migration`` or ``levels`` (population with the
+    model discrepancy, [sample, year, area]; see :func:`levels`) over each area's districts."""
+    arr = levels(scn) if what == "levels" else getattr(scn, what)
     return np.stack([arr[..., np.isin(scn.regions, regs)].sum(axis=-1) for regs in areas(level).values()], axis=-1)
 
 
@@ -327,14 +371,15 @@ def observed(level: str) -> dict[str, list[tuple[int, float]]]:
 
 
 def key_figures(scns: list[Scenario], ref: Scenario, level: str, year: int) -> pd.DataFrame:
-    """Population by area in ``year``: median and 5–95 % per scenario, and the difference to ``ref``."""
+    """Population by area in ``year``: median and 5–95 % per scenario (with the model discrepancy, see
+    :func:`levels`), and the paired difference to ``ref``."""
     labels = area_labels(level)
     rows = []
     for s in scns:
         t = int(np.flatnonzero(s.years == year)[0]) if year in s.years else None
         if t is None:
             continue
-        val = by_area(s, level)[:, t]
+        val = by_area(s, level, "levels")[:, t]
         diff, paired = difference(s, ref, level)
         med, lo, hi = bands(val)
         dmed, dlo, dhi = bands(diff[:, t])

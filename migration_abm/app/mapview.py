@@ -65,7 +65,7 @@ def Page() -> None:
                 solara.Info("Click a district on the map for its trajectory.")
             else:
                 j = list(scn.codes).index(district.value)
-                lines = [(name, *(b[:, j] for b in data.bands(scn.pop)))]
+                lines = [(name, *(b[:, j] for b in data.bands(data.levels(scn))))]
                 t = charts.band_chart(f"{labels.get(district.value, district.value)}: population", scn.years, lines,
                                       "thousand persons", 1e3)
                 t["aria"] = ARIA

@@ -203,16 +203,18 @@ class Sweep:
         return sobol_indices(y.mean(axis=1), k, self.parameters, n_bootstrap, confidence,
                              second_order=blocks == 2 * k + 2)
 
+    def config_tomls(self) -> list[str]:
+        """The resolved base config of each scenario (TOML text), in :attr:`scenarios` order."""
+        with open_read(self.path) as f:
+            return [t.decode() if isinstance(t, bytes) else str(t) for t in f["scenarios/config_toml"][()]]
+
     def district_names(self) -> np.ndarray:
         """English district names beside :attr:`codes`, from the district table of the stored config."""
         import tomllib
 
         from migration_abm.geography import load_districts
 
-        with open_read(self.path) as f:
-            toml = f["scenarios/config_toml"][0]
-        regions = tomllib.loads(toml.decode() if isinstance(toml, bytes) else str(toml)).get("data", {}).get(
-            "regions", "chongqing")
+        regions = tomllib.loads(self.config_tomls()[0]).get("data", {}).get("regions", "chongqing")
         table = load_districts(None if regions == "chongqing" else regions).set_index("code")
         return table["name_en"].reindex(self.codes).fillna("").to_numpy(str)
 

@@ -3,6 +3,7 @@ paired differences, key figures, map values, the results-folder listing, and the
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,33 @@ def test_config_choices_lists_scenarios_not_shared_fragments():
     names = {Path(p).name for p in data.config_choices()}
     assert {"baseline.toml", "no_policy.toml", "hindcast_2010.toml"} <= names
     assert not names & {"calibrated.toml", "calibrated_2020.toml", "policies_adopted.toml"}
+
+
+def test_population_bands_carry_the_configs_model_discrepancy(runs):
+    """Levels (charts, key figures) get the config's run.share_discrepancy_sd as `run`'s bands do; each
+    sample keeps its replicate's city total; the paired differences leave the discrepancy out."""
+    _, a, b, _ = runs
+    sd = load_config("configs/baseline.toml").run.share_discrepancy_sd
+    assert sd > 0 and a.share_sd == sd
+    t = len(a.years) - 1
+    lv = data.by_area(a, "zone", "levels")
+    reps = data.by_area(a, "zone")
+    draws = lv.shape[0] // a.n_replicates
+    assert draws > 1 and lv.shape == (a.n_replicates * draws, *reps.shape[1:])
+    assert np.allclose(lv.reshape(a.n_replicates, draws, *reps.shape[1:]).sum(-1), a.pop.sum(-1)[:, None])
+    width = lambda x: np.quantile(x[:, t], 0.95, axis=0) - np.quantile(x[:, t], 0.05, axis=0)  # noqa: E731
+    assert (width(lv) > width(reps)).all()
+    kf = data.key_figures([a, b], a, "zone", int(a.years[-1]))
+    row = kf[(kf.scenario == "base") & (kf.area == "southeast_eco")].iloc[0]
+    assert row["population_q95"] - row["population_q05"] == pytest.approx(width(lv)[3], abs=2)
+    diff, paired = data.difference(b, a, "zone")
+    assert paired and np.allclose(diff, data.by_area(b, "zone") - reps)
+    plain = dataclasses.replace(a, share_sd=0.0, _levels=None)
+    assert data.levels(plain) is plain.pop
+
+
+def test_replicates_draw_the_posterior_as_run_does(runs):
+    """With run.posterior each seed draws its own parameter set, the same one under every scenario."""
+    _, a, b, _ = runs
+    rate = [r.config_toml.split("return_rate = ")[1].split("\n")[0] for r in (*a.results, *b.results)]
+    assert rate[0] != rate[1] and rate[:2] == rate[2:]
