@@ -71,9 +71,11 @@ def main() -> None:
         m.step()
         total = time.process_time() - t0
         print(f"{m.year}: {total:.3f} s CPU, {m.households.n} rows, load {os.getloadavg()[0]:.2f}")
-        for name, s in SPENT.most_common(args.top):
+        ranked = SPENT.most_common()
+        for name, s in ranked[:args.top]:
             print(f"  {name:24s} {s:7.3f} s  ({CALLS[name]} calls)")
-        print(f"  {'other':24s} {total - sum(SPENT.values()):7.3f} s")
+        print(f"  {f'{len(ranked[args.top:])} more kernels':24s} {sum(s for _, s in ranked[args.top:]):7.3f} s")
+        print(f"  {'Python, numpy':24s} {total - sum(SPENT.values()):7.3f} s")
 
 
 if __name__ == "__main__":
