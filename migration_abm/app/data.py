@@ -269,11 +269,12 @@ def config_digest(cfg: Any) -> str:
 
 
 def run_scenario(cfg: Any, name: str, seeds: list[int], out_dir: str | Path,
-                 progress: Callable[[float], None] | None = None) -> tuple[Scenario, int]:
+                 progress: Callable[[float], None] | None = None,
+                 fixed: tuple[str, ...] = ()) -> tuple[Scenario, int]:
     """Run ``cfg`` once per seed (or reuse a run file of the same config and seed: results are
     bit-identical), write ``<out_dir>/<name>_<digest>_seed<s>.h5``; returns the scenario and the reuse count.
     With ``run.posterior`` each seed also draws its parameter set, as ``run`` and ``compare`` do (the same
-    seed draws the same set under every scenario)."""
+    seed draws the same set under every scenario), except the keys in ``fixed`` (the user's edits)."""
     from migration_abm.ensemble import posterior_config
     from migration_abm.model import MigrationModel
 
@@ -284,7 +285,7 @@ def run_scenario(cfg: Any, name: str, seeds: list[int], out_dir: str | Path,
     runs, paths, reused = [], [], 0
     for i, seed in enumerate(seeds):
         ss = np.random.SeedSequence(seed)
-        drawn = posterior_config(cfg, ss)
+        drawn = posterior_config(cfg, ss, fixed)
         toml = drawn.to_toml()
         path = out_dir / f"{name}_{digest}_seed{seed}.h5"
         res = None

@@ -57,7 +57,8 @@ def run_task(path: str, sets: list[str], n: int, name: str) -> str:
             shown_at[0] = now
             run_task.progress = 100.0 * frac
 
-    scn, reused = data.run_scenario(cfg, name, list(range(1, n + 1)), state.results_dir() / "app", progress)
+    fixed = tuple(item.split("=", 1)[0].strip() for item in sets)  # edits keep their value in every draw
+    scn, reused = data.run_scenario(cfg, name, list(range(1, n + 1)), state.results_dir() / "app", progress, fixed)
     state.add_scenarios([scn])
     took = time.perf_counter() - t0
     return (f"{name}: {n} replicate(s) in {took:.1f} s"

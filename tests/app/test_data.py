@@ -154,3 +154,12 @@ def test_replicates_draw_the_posterior_as_run_does(runs):
     _, a, b, _ = runs
     rate = [r.config_toml.split("return_rate = ")[1].split("\n")[0] for r in (*a.results, *b.results)]
     assert rate[0] != rate[1] and rate[:2] == rate[2:]
+
+
+def test_an_edited_posterior_parameter_keeps_the_users_value(tmp_path):
+    """A lever the user set is not replaced by the posterior draw (as `run --set` keeps it)."""
+    cfg = load_config("configs/baseline.toml", SMALL + ["behaviour.return_rate=0.0123"])
+    scn, _ = data.run_scenario(cfg, "edited", [1, 2], tmp_path, fixed=("behaviour.return_rate",))
+    assert all("return_rate = 0.0123\n" in r.config_toml for r in scn.results)
+    drawn, _ = data.run_scenario(cfg, "drawn", [1], tmp_path)
+    assert "return_rate = 0.0123\n" not in drawn.results[0].config_toml
