@@ -77,6 +77,16 @@ def share_discrepancy(reps: np.ndarray, observed: np.ndarray, known: np.ndarray,
     return float(np.sqrt(max(0.0, float(np.mean(err ** 2) - np.mean(spread))) * 10.0 / horizon_years))
 
 
+def discrepancy_stream(seed: int) -> np.random.SeedSequence:
+    """The discrepancy draws' own stream for ``seed``: one per seed, so every config gets the same draws."""
+    return np.random.SeedSequence(seed, spawn_key=(DISCREPANCY_SPAWN_KEY,))
+
+
+def discrepancy_draws(replicates: int) -> int:
+    """Discrepancy draws per replicate: ``DISCREPANCY_DRAWS``, fewer for many replicates (≤ 2 000 samples)."""
+    return max(1, min(DISCREPANCY_DRAWS, 2000 // max(replicates, 1)))
+
+
 def with_share_discrepancy(pop: np.ndarray, years: np.ndarray, start_year: int, sd_10y: float,
                            seed: np.random.SeedSequence | int, draws: int = DISCREPANCY_DRAWS) -> np.ndarray:
     """Samples [replicate × draw, year, district] of ``pop`` [replicate, year, district] whose district
@@ -97,8 +107,7 @@ def bands(runs: list[Results], geo: Geography, share_sd: float = 0.0, seed: int 
     With ``share_sd`` > 0 the quantiles are over replicates × discrepancy draws (stream ``seed``)."""
     pop = np.stack([r.arrays["population"] for r in runs])
     years = runs[0].years
-    stream = np.random.SeedSequence(seed, spawn_key=(DISCREPANCY_SPAWN_KEY,))
-    pop = with_share_discrepancy(pop, years, int(years[0]), share_sd, stream)
+    pop = with_share_discrepancy(pop, years, int(years[0]), share_sd, discrepancy_stream(seed))
     arr = np.concatenate([geo.to_zones(pop), pop.sum(axis=-1, keepdims=True)], axis=-1)
     q = np.quantile(arr, QUANTILES, axis=0)  # [quantile, year, area]
     areas = [*ZONES, "city"]

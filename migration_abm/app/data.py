@@ -28,7 +28,6 @@ LEVELS = ("region", "zone")
 MEASURES = {"population": "population (persons)", "change": "change since base year (%)",
             "migration": "migration balance in the year (persons)"}
 Q_LO, Q_HI = 0.05, 0.95
-LEVEL_SEED = 20240601  # the discrepancy stream of the population levels (compare's default seed)
 FLOW_SERIES = ("in_migrants", "out_migrants", "external_in", "external_out")
 
 
@@ -66,12 +65,11 @@ def levels(scn: Scenario) -> np.ndarray:
     as ``run``'s bands and ``compare``'s levels do (``ensemble.with_share_discrepancy``, one stream for
     every scenario); the replicates themselves when ``share_sd`` is 0. Differences never use these."""
     if scn._levels is None:
-        from migration_abm.ensemble import DISCREPANCY_DRAWS, DISCREPANCY_SPAWN_KEY, with_share_discrepancy
+        from migration_abm.ensemble import discrepancy_draws, discrepancy_stream, with_share_discrepancy
+        from migration_abm.experiments.compare import DEFAULT_SEED  # compare's stream: the same draws
 
-        draws = max(1, min(DISCREPANCY_DRAWS, 2000 // scn.n_replicates))
         scn._levels = with_share_discrepancy(scn.pop, scn.years, int(scn.years[0]), scn.share_sd,
-                                             np.random.SeedSequence(LEVEL_SEED, spawn_key=(DISCREPANCY_SPAWN_KEY,)),
-                                             draws)
+                                             discrepancy_stream(DEFAULT_SEED), discrepancy_draws(scn.n_replicates))
     return scn._levels
 
 

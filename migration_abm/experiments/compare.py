@@ -86,7 +86,7 @@ def extract(sweep: Sweep, share_sd: list[float] | None = None, seed: int = DEFAU
 
     ``share_sd`` (one per config) adds the model discrepancy to the population levels
     (``ensemble.with_share_discrepancy``; one stream, so every config gets the same draws)."""
-    from migration_abm.ensemble import DISCREPANCY_DRAWS, DISCREPANCY_SPAWN_KEY, with_share_discrepancy
+    from migration_abm.ensemble import discrepancy_draws, discrepancy_stream, with_share_discrepancy
 
     ok = (sweep.status == DONE).all(axis=0)
     reps = np.flatnonzero(ok)
@@ -96,11 +96,11 @@ def extract(sweep: Sweep, share_sd: list[float] | None = None, seed: int = DEFAU
     sds = list(share_sd or [0.0] * len(sweep.scenarios))
     if max(sds, default=0.0) > 0 and len(reps):
         district = sweep.array("population")[:, reps]
-        draws = max(1, min(DISCREPANCY_DRAWS, 2000 // len(reps)))
+        draws = discrepancy_draws(len(reps))
         one_hot = np.stack([sweep.regions == r for r in REGIONS], axis=-1).astype(float)
         levels = np.stack([with_share_discrepancy(
             district[c], sweep.years, int(sweep.years[0]), sd,
-            np.random.SeedSequence(seed, spawn_key=(DISCREPANCY_SPAWN_KEY,)), draws)
+            discrepancy_stream(seed), draws)
             if sd > 0 else np.repeat(district[c], draws, axis=0) for c, sd in enumerate(sds)]) @ one_hot
     else:
         levels = pop
