@@ -65,6 +65,10 @@ class PopulationConfig:
                                          "observations instead of urban_share_city: that year's figure, else the "
                                          "line through the two latest earlier ones (2000 35.6 %, 2010 53.74 % from "
                                          "2000 and 2007, 2020 69.46 %)")
+    district_age_structure: bool = _p(False, doc="draw each district's base-year ages from its own 0-14 and old-age "
+                                      "shares: the 2010 district shares (chongqing_age_2010_districts.csv; regions' "
+                                      "pooled known districts, the main city the municipal residual; DATA.md §9) "
+                                      "scaled to average the configured city shares")
     migrant_stock: bool = _p(False, doc="give the base year migrant stocks: in districts whose residents exceed "
                              "their 2007 registered population (chongqing_registered_2007.csv), that excess lives "
                              "there with hukou elsewhere (origins ∝ registered-minus-resident gaps, or outside)")
@@ -83,6 +87,10 @@ class PopulationConfig:
 @dataclass
 class DemographyConfig:
     fertility_rate: float = _p(1.3, 0.0, 8.0, "assumption (calibrated): total fertility rate, births spread over ages 20-39")
+    fertility_child_ratio_elasticity: float = _p(
+        0.0, 0.0, 2.0, "district fertility ∝ the district's 2010 children (0-14) per resident aged 15-64 to this power "
+        "(0: one rate everywhere; 1: the child-adult ratio's full spread, 彭水 1.8× the city; "
+        "chongqing_age_2010_districts.csv, DATA.md §9); calibrated")
     mortality_makeham: float = _p(0.0005, 0.0, 0.1, "assumption: age-independent annual death hazard")
     mortality_gompertz_a: float = _p(0.00003, 0.0, 0.1, "assumption: Gompertz level (hazard at age 0)")
     mortality_gompertz_b: float = _p(0.095, 0.0, 0.3, "assumption: Gompertz slope per year of age")
@@ -275,7 +283,8 @@ class PolicyConfig:
 
 @dataclass
 class CapacityConfig:
-    housing_slack: float = _p(0.08, 0.0, 5.0, "assumption: initial housing capacity above base population")
+    housing_slack: float = _p(0.08, 0.0, 5.0, "assumption: initial housing capacity above base population, scaled by "
+                              "the land left below max_density_per_km2 (none where the district is at the ceiling: 渝中)")
     housing_growth: dict[str, float] = _p(
         {"core": 0.005, "expansion": 0.03, "new_development": 0.025, "northeast_eco": 0.01, "southeast_eco": 0.01},
         0.0, 1.0, "assumption: yearly growth of housing capacity by region (planned construction)")

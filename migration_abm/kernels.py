@@ -87,11 +87,12 @@ def age_and_die(ages, u, q, district, weight, out, size, workers, kids, fertile,
 
 @jit
 def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, district, out):  # pragma: no cover
-    """Births from row ``start`` on: each row with fertile members draws Binomial(fertile, ``p``) as numpy's
-    ``Generator.binomial`` does for n·p ≤ 30, p ≤ 0.5 (inversion, ``random_binomial_inversion``: one
-    uniform of ``u``, in order, per draw, another if rounding leaves it past ``bound[n]``; ``q`` = 1 − p,
-    ``qn[n]`` = exp(n log q)), capped by the free slots. Newborns (age 0) fill the first free slots, so the
-    descending order holds (and the head stays); births (persons) are added to ``out`` per district.
+    """Births from row ``start`` on: each row with fertile members draws Binomial(fertile, ``p[d]``) of its
+    district d as numpy's ``Generator.binomial`` does for n·p ≤ 30, p ≤ 0.5 (inversion,
+    ``random_binomial_inversion``: one uniform of ``u``, in order, per draw, another if rounding leaves it
+    past ``bound[d, n]``; ``q`` = 1 − p, ``qn[d, n]`` = exp(n log q[d])), capped by the free slots.
+    Newborns (age 0) fill the first free slots, so the descending order holds (and the head stays);
+    births (persons) are added to ``out`` per district.
     Returns the row to go on from with more uniforms if ``u`` ran out, else the number of rows."""
     k = ages.shape[1]
     j = 0
@@ -100,22 +101,23 @@ def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, 
         n = np.int64(fertile[i])
         if (n != 0) & (j > last):
             return i
+        d = district[i]
         x = 0
-        px = qn[n]  # 1.0 for n = 0: no draw, no birth, the uniform not used (branch-free)
+        px = qn[d, n]  # 1.0 for n = 0: no draw, no birth, the uniform not used (branch-free)
         v = u[min(j, last)] if last >= 0 else 0.0
         j += n != 0
         while v > px:
             x += 1
-            if x > bound[n]:
+            if x > bound[d, n]:
                 if j > last:
                     return i  # (the row starts over with a fresh uniform, as numpy's redraw does)
                 x = 0
-                px = qn[n]
+                px = qn[d, n]
                 v = u[j]
                 j += 1
             else:
                 v -= px
-                px = ((n - x + 1) * p * px) / (x * q)
+                px = ((n - x + 1) * p[d] * px) / (x * q[d])
         if x:  # (a row without births keeps its counts; adding 0.0 would leave the sums unchanged)
             s = size[i]
             b = min(x, k - s)
@@ -123,7 +125,7 @@ def add_births(fertile, u, start, p, q, qn, bound, ages, size, persons, weight, 
                 ages[i, c] = 0
             size[i] = s + b
             persons[i] = (s + b) * weight[i]
-            out[district[i]] += b * weight[i]
+            out[d] += b * weight[i]
     return len(fertile)
 
 
@@ -281,19 +283,21 @@ def hukou_candidates(region, min_years, need_job, district, urban, hukou, hukou_
 
 
 @jit
-def draw_ages(ages, size, cdf, u):  # pragma: no cover - compiled
-    """Member ages: slot c < ``size[i]`` of row i gets the first age whose ``cdf`` exceeds the next
-    uniform (row-major), the rest are empty (−1): ``rng.choice(len(cdf), p=pmf)``'s inverse-CDF draw."""
+def draw_ages(ages, size, cdf, table, u):  # pragma: no cover - compiled
+    """Member ages: slot c < ``size[i]`` of row i gets the first age whose ``cdf[table[i]]`` exceeds the
+    next uniform (row-major), the rest are empty (−1): ``rng.choice(cdf.shape[1], p=pmf)``'s inverse-CDF
+    draw from the row's own age distribution."""
     n, k = ages.shape
     j = 0
     for i in range(n):
+        row = cdf[table[i]]
         for c in range(k):
             if c < size[i]:
                 x = u[j]
                 j += 1
-                below = 0  # searchsorted(cdf, x, side="right"): cdf is sorted, so count the entries <= x
-                for a in range(len(cdf)):
-                    below += cdf[a] <= x
+                below = 0  # searchsorted(row, x, side="right"): row is sorted, so count the entries <= x
+                for a in range(len(row)):
+                    below += row[a] <= x
                 ages[i, c] = below
             else:
                 ages[i, c] = -1

@@ -24,6 +24,7 @@ from migration_abm.population import (
     SECTORS,
     age_and_die,
     base_urban_share,
+    birth_probability,
     give_birth,
     leave_home,
     synthesize,
@@ -56,15 +57,16 @@ class MigrationModel(mesa.Model):
         for region in REGIONS:
             HukouOffice(self, region)
         pop = self.district_persons()
-        self.housing = pop * (1 + config.capacity.housing_slack)
         self.service = pop.copy()
         self._area = g.districts["area_km2"].to_numpy(float)
+        self.housing = pop * (1 + config.capacity.housing_slack * self._land_left(pop))
         self._settled_housing = np.zeros(g.n)
         self._housing_growth = np.array([config.capacity.housing_growth.get(r, 0.0) for r in REGIONS])[g.region_index]
         # ecological carrying capacity per region in persons (inf where none is set)
         share = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])
         self.carrying_capacity = g.to_regions(pop) * share
         self.census_trend = g.census_trend(config.run.start_year)[0]
+        self.birth_p = birth_probability(g, config, pop)
         self.returner_origin_p = self._returner_origins()
         self.control = self._control_path(float(pop.sum()))
         self._reset_counters()
@@ -145,7 +147,7 @@ class MigrationModel(mesa.Model):
         self._reset_counters()
         hh, rng, cfg = self.households, self.rng, self.cfg
         self.counts["deaths"] += age_and_die(hh, cfg, rng, self.geo.n)
-        self.counts["births"] += give_birth(hh, cfg, rng, self.geo.n)
+        self.counts["births"] += give_birth(hh, self.birth_p, rng)
         leavers = leave_home(hh, cfg, rng)
         hh.keep_empty()  # households whose last member died: dropped with the year's one compaction
         hh.extend(leavers)
@@ -168,11 +170,15 @@ class MigrationModel(mesa.Model):
         scaled by the land left below the density ceiling; services: planned growth."""
         cap = self.cfg.capacity
         pop, _, pressure = migration.pressures(self)
-        land = np.clip(1 - pop / self._area / cap.max_density_per_km2, 0.0, 1.0)
+        land = self._land_left(pop)
         self.housing *= 1 + land * (self._housing_growth + cap.supply_response * 0.1 * pressure)
         self.housing += land * self._settled_housing
         self._settled_housing[:] = 0.0
         self.service *= 1 + cap.service_growth
+
+    def _land_left(self, pop: np.ndarray) -> np.ndarray:
+        """Share of each district's land left below ``capacity.max_density_per_km2`` at population ``pop``."""
+        return np.clip(1 - pop / self._area / self.cfg.capacity.max_density_per_km2, 0.0, 1.0)
 
     def run(self, until: int | None = None, progress: bool = False) -> None:
         """Step to the end of year ``until`` (default ``run.end_year``)."""

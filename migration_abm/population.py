@@ -9,14 +9,19 @@ copy the population, and per-row member counts are kept up to date by the events
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from migration_abm import kernels
 from migration_abm.config import Config
 from migration_abm.geography import REGIONS, Geography
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AGE_MAX = 100
 NO_MEMBER = -1
@@ -205,19 +210,22 @@ def _pad(a: np.ndarray, k: int) -> np.ndarray:
     return a if a.shape[1] == k else np.pad(a, ((0, 0), (0, k - a.shape[1])), constant_values=NO_MEMBER)
 
 
-def age_pmf(cfg: Config) -> np.ndarray:
-    """Single-year age distribution 0..100 matching the configured base-year band shares.
+def age_pmf(cfg: Config, share_0_14: float | None = None, share_old: float | None = None) -> np.ndarray:
+    """Single-year age distribution 0..100 matching the base-year band shares (the configured city
+    shares unless given).
 
     Uniform within 0-14 and 15-64 (the census gives only band totals); 65+ follows the survival curve
     implied by the configured mortality so the oldest ages thin out plausibly.
     """
     p = cfg.population
+    kids = p.share_0_14 if share_0_14 is None else share_0_14
+    olds = p.share_65_plus if share_old is None else share_old
     old = p.old_age
     pmf = np.zeros(AGE_MAX + 1)
-    pmf[0:15] = p.share_0_14 / 15
-    pmf[15:old] = (1 - p.share_0_14 - p.share_65_plus) / (old - 15)
+    pmf[0:15] = kids / 15
+    pmf[15:old] = (1 - kids - olds) / (old - 15)
     surv = np.exp(-np.cumsum(death_hazard(cfg, np.arange(old, AGE_MAX + 1))))
-    pmf[old:] = p.share_65_plus * surv / surv.sum()
+    pmf[old:] = olds * surv / surv.sum()
     return pmf
 
 
@@ -315,14 +323,89 @@ def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:
     return out
 
 
+@functools.cache
+def _age_table_2010() -> pd.DataFrame:
+    """The rows of ``chongqing_age_2010_districts.csv`` with age shares, read once per process."""
+    import pandas as pd
+
+    from migration_abm.geography import data_path
+
+    t = pd.read_csv(data_path("chongqing_age_2010_districts.csv"), dtype={"code": str})
+    return t[t.share_0_14.notna()]
+
+
+def age_shares_2010(geo: Geography, asked_by: tuple[str, str, object] = ("config", "data.regions", "")
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of residents aged 0-14 and 65+ in 2010 per district ([2, district]), and whether imputed.
+
+    Read for the five districts of ``chongqing_age_2010_districts.csv`` (彭水 from its census bulletin;
+    梁平, 綦江 — the former county without 万盛 —, 铜梁, 长寿 derived from their 2020 bulletins); every other
+    district of a functional region with a known district takes the pooled shares of its region's known
+    districts, and the main city (no district known) the residual of the municipal row (DATA.md §9).
+    A region table without ``pop_2010`` or without any of those districts is refused, naming ``asked_by``
+    (source, field, value of the option that asked for the table)."""
+    from migration_abm.errors import ConfigError
+
+    def refuse(reason: str) -> ConfigError:
+        return ConfigError(*asked_by, reason)
+
+    t = _age_table_2010()
+    city = t[t.code == "500000"].iloc[0]
+    known = t[t.code != "500000"].set_index("code").reindex(geo.codes)
+    if "pop_2010" not in geo.districts.columns:
+        raise refuse("needs the region table's pop_2010 column (the 2010 district age table weights by it)")
+    if not known.share_0_14.notna().any():
+        raise refuse("no district of the region table is in chongqing_age_2010_districts.csv (Chongqing's "
+                     "2010 age tables); set it off for another region table")
+    pop = geo.districts["pop_2010"].to_numpy(float)
+    counts = np.stack([(known[c] / 100 * pop).to_numpy(float, copy=True) for c in ("share_0_14", "share_65p")])
+    imputed = ~np.isfinite(counts[0])
+    region = geo.region_index
+    for r in np.unique(region):
+        m, k = region == r, (region == r) & ~imputed
+        if k.any():  # the region's known districts' pooled shares
+            counts[:, m & imputed] = pop[m & imputed] * counts[:, k].sum(axis=1, keepdims=True) / pop[k].sum()
+    rest = ~np.isfinite(counts[0])  # regions without a known district: the residual of the municipal row
+    if rest.any():
+        left = np.array([float(city.share_0_14), float(city.share_65p)])[:, None] / 100 * pop.sum()
+        left -= counts[:, ~rest].sum(axis=1, keepdims=True)
+        counts[:, rest] = pop[rest] * left / pop[rest].sum()
+    return counts / pop, imputed
+
+
+def district_age_shares(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndarray:
+    """Base-year shares aged 0-14 and 65+ per district ([2, district]): the 2010 district shares
+    (:func:`age_shares_2010`) scaled by one factor per band so that, weighted by the base-year residents
+    ``pop``, they average the configured city shares (the districts keep their 2010 differences)."""
+    s = age_shares_2010(geo, (cfg.source, "population.district_age_structure", True))[0]
+    city = np.array([cfg.population.share_0_14, cfg.population.share_65_plus])
+    return s * (city * pop.sum() / (s * pop).sum(axis=1))[:, None]
+
+
+def birth_probability(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndarray:
+    """Yearly birth probability per member aged 20-39, per district: TFR / 40 (20 fertile years, half of
+    adults are women) × the district's 2010 children (0-14) per resident aged 15-64 relative to the city's
+    to the power ``demography.fertility_child_ratio_elasticity``, normalised so the multipliers average 1
+    over ``pop`` (the base-year residents): the city's rate stays the configured one, its districts differ."""
+    p = cfg.demography.fertility_rate / 40.0
+    e = cfg.demography.fertility_child_ratio_elasticity
+    if e == 0.0:
+        return np.full(geo.n, p)
+    s = age_shares_2010(geo, (cfg.source, "demography.fertility_child_ratio_elasticity", e))[0]
+    m = (s[0] / (1 - s[0] - s[1])) ** e
+    return p * m * (pop.sum() / (pop * m).sum())
+
+
 def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator,
                urban_share: np.ndarray | None = None) -> Households:
     """Synthetic households at ``run.start_year``: district totals exact in persons; ``urban_share``
     per district is :func:`base_urban_share` (computed here unless the caller already has it).
 
     Household sizes are 1 + Poisson(mean - 1) capped at ``max_household_size``; member ages are drawn
-    from :func:`age_pmf`, then swapped between households so every household has an adult while the
-    city age distribution is kept exactly (a swap moves, never changes, an age).
+    from :func:`age_pmf` (per district with ``population.district_age_structure``:
+    :func:`district_age_shares`), then swapped between households (of the same district with district
+    structure) so every household has an adult while the age distribution is kept exactly (a swap moves,
+    never changes, an age).
     """
     year = cfg.run.start_year
     pop = geo.population(year)
@@ -340,15 +423,24 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator,
     ages = np.empty((n, K), dtype=np.int8)
     # ages from age_pmf as rng.choice(AGE_MAX + 1, size=members, p=age_pmf) draws them, row-major; the
     # uniforms in blocks of rows drawn into one reused buffer (the same stream as one call)
-    cdf = age_pmf(cfg).cumsum()
-    cdf /= cdf[-1]
+    if p.district_age_structure:  # one age distribution per district, rows take their district's
+        shares = district_age_shares(geo, cfg, pop)
+        cdf = np.stack([age_pmf(cfg, a, b) for a, b in shares.T]).cumsum(axis=1)
+        table = district
+    else:
+        cdf = age_pmf(cfg).cumsum()[None, :]
+        table = np.zeros(n, dtype=np.int16)
+    cdf /= cdf[:, -1:]
     bounds = np.append(np.arange(0, n, SETUP_BLOCK), n)
     members = np.diff(np.concatenate([[0], np.cumsum(size)])[bounds])  # per block
     buf = np.empty(max(n, int(members.max(initial=0))))
     for b in range(len(members)):
         lo, hi = bounds[b], bounds[b + 1]
-        kernels.draw_ages(ages[lo:hi], size[lo:hi], cdf, rng.random(out=buf[:members[b]]))
-    _give_every_household_an_adult(ages, rng)
+        kernels.draw_ages(ages[lo:hi], size[lo:hi], cdf, table[lo:hi], rng.random(out=buf[:members[b]]))
+    if p.district_age_structure:  # swaps within each district (rows are grouped by district), keeping its ages
+        for lo, hi in zip(np.cumsum(n_d) - n_d, np.cumsum(n_d), strict=True):
+            _give_every_household_an_adult(ages[lo:hi], rng, strict=False)
+    _give_every_household_an_adult(ages, rng)  # (with district structure: only a district short of adults)
     hh = Households(
         ages=-np.sort(-ages, axis=1), district=district, urban=np.zeros(n, bool),
         origin=district.copy(), hukou_district=district.copy(), hukou_ag=np.ones(n, bool),
@@ -402,14 +494,17 @@ def _assign_migrant_stock(hh: Households, geo: Geography, cfg: Config, year: int
     hh.years_here[rows] = np.minimum(hh.years_here[rows], 10)
 
 
-def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator) -> None:
+def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator, strict: bool = True) -> None:
     """Swap a child of each adult-less household with a spare adult (every adult but the first of
-    households with 2+ adults, row-major) of another household, spare adults picked at random."""
+    households with 2+ adults, row-major) of another household, spare adults picked at random. Too few
+    spare adults: an error, or with ``strict=False`` nothing done (a later citywide pass swaps them)."""
     needy, spare = kernels.adultless(ages, 18)
     if not len(needy):
         return
     if spare < len(needy):
-        raise ValueError("age structure has too few adults to give every household one")
+        if strict:
+            raise ValueError("age structure has too few adults to give every household one")
+        return
     kernels.swap_in_adults(ages, needy, rng.choice(spare, size=len(needy), replace=False), 18)
 
 
@@ -429,22 +524,22 @@ def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator, n_distric
     return out
 
 
-def give_birth(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
-    """Births: each member aged 20-39 has a child with probability TFR / 40 (20 fertile years, half
-    of adults are women): ``rng.binomial(fertile, p)`` over the rows with fertile members, drawn by the
-    kernel with numpy's algorithm from numpy's uniforms (the same draws). A household with no free slot
-    cannot add a child. Returns births (persons) per district."""
+def give_birth(hh: Households, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Births: each member aged 20-39 of a household in district d has a child with probability ``p[d]``
+    (:func:`birth_probability`): ``rng.binomial(fertile, p[d])`` over the rows with fertile members, drawn
+    by the kernel with numpy's algorithm from numpy's uniforms (the same draws). A household with no free
+    slot cannot add a child. Returns births (persons) per district."""
     counts = hh.counts()
-    p = cfg.demography.fertility_rate / 40.0
-    out = np.zeros(n_districts)
+    out = np.zeros(len(p))
     k = hh.ages.shape[1]
-    if p == 0.0:  # numpy draws nothing for p = 0
+    if not p.any():  # numpy draws nothing for p = 0
         return out
-    if p > 0.5 or p * k > 30.0:
-        raise ValueError(f"births drawn by inversion need p <= 0.5 and p * {k} <= 30, got p = {p}")
+    if p.max() > 0.5 or p.max() * k > 30.0 or not p.all():
+        raise ValueError(f"births drawn by inversion need 0 < p <= 0.5 and p * {k} <= 30, got {p.min()}..{p.max()}")
     q = 1.0 - p
-    qn = np.array([math.exp(n * math.log(q)) for n in range(k + 1)])  # libm's exp and log, as numpy's C code
-    bound = np.array([int(min(n, n * p + 10.0 * math.sqrt(n * p * q + 1))) for n in range(k + 1)])
+    qn = np.array([[math.exp(n * math.log(qd)) for n in range(k + 1)] for qd in q])  # libm's exp and log, as numpy's C code
+    bound = np.array([[int(min(n, n * pd + 10.0 * math.sqrt(n * pd * qd + 1))) for n in range(k + 1)]
+                      for pd, qd in zip(p, q, strict=True)])
     fertile, i = counts["fertile"], 0
     while i < hh.n:  # a second pass only if numpy's algorithm had to draw again (rounding; ~never)
         u = rng.random(out=hh.scratch(2, int(np.count_nonzero(fertile[i:]))))

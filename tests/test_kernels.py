@@ -129,25 +129,26 @@ def test_results_do_not_depend_on_kernel_cache_or_compilation(tmp_path: Path) ->
 
 
 def test_births_are_numpys_binomial_draws() -> None:
-    """The births kernel draws what ``Generator.binomial(fertile, p)`` draws over the rows with fertile
-    members (numpy's inversion from numpy's uniforms), leaves the generator where numpy does, and adds
-    the newborns as the numpy reference (capped by the free slots, births per district)."""
+    """The births kernel draws what ``Generator.binomial(fertile, p[district])`` draws over the rows with
+    fertile members (numpy's inversion from numpy's uniforms), leaves the generator where numpy does, and
+    adds the newborns as the numpy reference (capped by the free slots, births per district); one rate
+    everywhere and a different rate per district alike."""
     from migration_abm.population import give_birth
 
-    for p in (0.2, 0.0325):
+    for p in (np.full(5, 0.2), np.full(5, 0.0325), np.array([0.0325, 0.2, 0.05, 0.011, 0.12])):
         rng = np.random.default_rng(4)
         hh = _households(rng, 3000)
-        cfg = load_config(BASELINE, {"demography.fertility_rate": 40 * p})
         ref = copy.deepcopy(hh)
         counts = ref.counts()
         at_risk = np.flatnonzero(counts["fertile"])
         g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
-        births = np.minimum(g1.binomial(counts["fertile"][at_risk], p), 6 - counts["size"][at_risk])
+        births = np.minimum(g1.binomial(counts["fertile"][at_risk], p[ref.district[at_risk]]),
+                            6 - counts["size"][at_risk])
         for i, b in zip(at_risk, births, strict=True):
             ref.ages[i, counts["size"][i]:counts["size"][i] + b] = 0
         expected = np.bincount(ref.district[at_risk], weights=births * ref.weight[at_risk], minlength=5)
-        out = give_birth(hh, cfg, g2, 5)
-        assert births.sum() > 20 and (p < 0.1 or (births == 6 - counts["size"][at_risk]).any())  # some capped
+        out = give_birth(hh, p, g2)
+        assert births.sum() > 20 and (p.max() < 0.1 or (births == 6 - counts["size"][at_risk]).any())  # some capped
         assert np.array_equal(hh.ages, ref.ages) and np.array_equal(out, expected)
         ref.invalidate()
         assert np.array_equal(hh.persons(), ref.persons()) and np.array_equal(hh.size(), ref.size())
@@ -160,7 +161,7 @@ def test_births_draw_again_when_rounding_leaves_the_inversion_past_its_bound() -
     p, n = 0.01375, 2  # with u = 1 − 2⁻⁵³ the inversion runs past n (found by search)
     q = 1.0 - p
     qn = np.array([1.0, q, q * q])
-    args = (p, q, qn, np.array([0, 1, 2]))
+    args = (np.array([p]), np.array([q]), qn[None, :], np.array([[0, 1, 2]]))
     fertile = np.array([n], np.int8)
 
     def run(u: list[float]) -> tuple[int, np.ndarray]:

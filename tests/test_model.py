@@ -154,6 +154,113 @@ def test_base_year_age_structure_and_household_size(run: Results) -> None:
     assert run.arrays["population"][0].sum() / hh == pytest.approx(2.70, abs=0.05)
 
 
+def test_district_age_shares_follow_the_2010_table_and_its_stated_imputation() -> None:
+    """Read districts keep their 2010 shares, the others of their region take the region's pooled shares,
+    the main city the residual, so the 38 districts sum to the municipal row; scaled to a base year's city
+    shares, the population-weighted mean is that city share and the districts keep their ratios."""
+    import pandas as pd
+
+    from migration_abm.geography import Geography, data_path
+    from migration_abm.population import age_shares_2010, district_age_shares
+
+    geo = Geography.load()
+    s, imputed = age_shares_2010(geo)
+    t = pd.read_csv(data_path("chongqing_age_2010_districts.csv"), dtype={"code": str}).set_index("code")
+    codes = list(geo.codes)
+    for code in ("500243", "500155", "500110", "500151", "500115"):  # 彭水 梁平 綦江 铜梁 长寿
+        i = codes.index(code)
+        assert not imputed[i] and s[0, i] == pytest.approx(t.share_0_14[code] / 100, rel=1e-12)
+        assert s[1, i] == pytest.approx(t.share_65p[code] / 100, rel=1e-12)
+    assert imputed.sum() == 33
+    reg = geo.districts.functional_region.to_numpy()
+    assert np.allclose(s[:, reg == "southeast_eco"], s[:, [codes.index("500243")]])  # 彭水's shares
+    nd = reg == "new_development"
+    assert np.ptp(s[:, nd & imputed], axis=1).max() < 1e-12
+    pop = geo.districts.pop_2010.to_numpy(float)
+    np.testing.assert_allclose((s * pop).sum(axis=1) / pop.sum(), [0.1698, 0.1156], rtol=1e-12)
+    main = np.isin(reg, ["core", "expansion"])
+    assert s[0, main].max() < s[0, nd].min() < s[0, reg == "northeast_eco"].min()
+    c = load_config(CONFIGS / "baseline.toml")
+    p20 = geo.population(2020)
+    b = district_age_shares(geo, c, p20)
+    np.testing.assert_allclose((b * p20).sum(axis=1) / p20.sum(), [0.1591, 0.2187], rtol=1e-12)
+    np.testing.assert_allclose(b / s, (b / s)[:, :1] * np.ones_like(s), rtol=1e-12)
+
+
+def test_district_age_structure_refuses_a_region_table_the_2010_age_table_does_not_cover(tmp_path: Path) -> None:
+    """A user's region table with none of the five districts (codes recoded): one line naming the option
+    that needs the table, whether it is the age structure or the district fertility."""
+    import pandas as pd
+
+    from migration_abm.errors import ConfigError
+    from migration_abm.geography import data_path
+
+    table = pd.read_csv(data_path("chongqing_districts.csv"), dtype={"code": str})
+    table["code"] = "9" + table["code"].str[1:]
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    base = {"data.regions": str(path), "data.boundaries": "none", "economy.district_gdp_year": 0}
+    with pytest.raises(ConfigError, match=r"population\.district_age_structure = True: no district"):
+        MigrationModel(cfg(**base, **{"population.district_age_structure": True}), rng=1)
+    with pytest.raises(ConfigError, match=r"demography\.fertility_child_ratio_elasticity = 0\.5: no district"):
+        MigrationModel(cfg(**base, **{"demography.fertility_child_ratio_elasticity": 0.5,
+                                      "population.district_age_structure": False}), rng=1)
+
+
+def test_district_age_structure_is_drawn_per_district() -> None:
+    """With ``population.district_age_structure`` each district's base-year children share follows its
+    own 2010 share (彭水 26.9 % against the main city's 10.7 %), the city's stays the configured one."""
+    from migration_abm.geography import Geography
+    from migration_abm.population import district_age_shares
+
+    c = cfg(**{"run.households_per_agent": 300.0, "run.end_year": 2011, "population.district_age_structure": True})
+    res = simulate(c, seed=4)
+    ages = res.arrays["population_age"][0]  # [district, age]
+    kids = ages[:, :15].sum(axis=1) / ages.sum(axis=1)
+    geo = Geography.load()
+    want = district_age_shares(geo, c, geo.population(2010))[0]
+    assert np.abs(kids - want).max() < 0.03 and np.corrcoef(kids, want)[0, 1] > 0.97
+    assert ages[:, :15].sum() / ages.sum() == pytest.approx(0.1698, abs=0.005)
+    flat = simulate(c.with_overrides({"population.district_age_structure": False}), seed=4)
+    fk = flat.arrays["population_age"][0]
+    assert np.ptp(fk[:, :15].sum(axis=1) / fk.sum(axis=1)) < 0.06 < 0.12 < np.ptp(kids)
+
+
+def test_district_birth_rates_scale_with_the_child_adult_ratio_and_keep_the_city_rate() -> None:
+    """Elasticity 0: one rate everywhere, exactly TFR / 40; elasticity κ: rate ∝ (0-14 / 15-64)^κ, averaging
+    TFR / 40 over the base-year residents; more births per person in the south-east than the main city."""
+    from migration_abm.geography import Geography
+    from migration_abm.population import age_shares_2010, birth_probability
+
+    geo = Geography.load()
+    pop = geo.population(2010)
+    c0 = cfg(**{"demography.fertility_child_ratio_elasticity": 0.0})
+    assert (birth_probability(geo, c0, pop) == c0.demography.fertility_rate / 40).all()
+    c1 = cfg(**{"demography.fertility_child_ratio_elasticity": 0.8})
+    p = birth_probability(geo, c1, pop)
+    s = age_shares_2010(geo)[0]
+    r = s[0] / (1 - s[0] - s[1])
+    np.testing.assert_allclose(p / p[0], (r / r[0]) ** 0.8, rtol=1e-12)
+    assert (p * pop).sum() / pop.sum() == pytest.approx(c1.demography.fertility_rate / 40, rel=1e-12)
+    b0 = simulate(c0.with_overrides({"run.households_per_agent": 300.0}), seed=2).arrays["births"][1:].sum(axis=0)
+    b1 = simulate(c1.with_overrides({"run.households_per_agent": 300.0}), seed=2).arrays["births"][1:].sum(axis=0)
+    reg = geo.districts.functional_region.to_numpy()
+    se, main = reg == "southeast_eco", np.isin(reg, ["core", "expansion"])
+    assert b1[se].sum() > 1.3 * b0[se].sum() and b1[main].sum() < 0.8 * b0[main].sum()
+
+
+def test_base_housing_has_no_vacancy_where_the_density_ceiling_is_reached() -> None:
+    """Base-year housing = residents × (1 + slack × land left below the density ceiling): 渝中, at the
+    ceiling, starts full (occupancy 1), a sparse district with nearly the whole slack."""
+    m = MigrationModel(cfg(**{"run.households_per_agent": 3000.0}), rng=1)
+    pop = m.district_persons()
+    codes = list(m.geo.codes)
+    yz, yb = codes.index("500103"), codes.index("500112")  # 渝中, 渝北
+    slack = m.cfg.capacity.housing_slack
+    assert m.housing[yz] / pop[yz] < 1 + 0.01 * slack
+    assert 1 + 0.9 * slack < m.housing[yb] / pop[yb] <= 1 + slack
+
+
 def test_same_seed_is_bit_identical_and_other_seed_differs() -> None:
     a, b, c = simulate(cfg(), seed=5), simulate(cfg(), seed=5), simulate(cfg(), seed=6)
     for name in a.arrays:

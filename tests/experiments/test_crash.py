@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -57,6 +58,12 @@ def _fork(fn: Callable[[], None]) -> int:
     """Run ``fn`` in a forked child; returns its pid (the child exits 0, or 3 after printing an error)."""
     pid = os.fork()
     if pid == 0:
+        # tqdm's write lock is a multiprocessing RLock, a semaphore the fork shares with pytest: a child
+        # SIGKILLed while holding it would leave every later tqdm of this process waiting forever (seen
+        # once in CI). The child takes a lock of its own.
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
         try:
             fn()
             code = 0
