@@ -167,7 +167,10 @@ class Observations:
         """Census of ``year`` with missing districts imputed by the stated rule.
 
         Rule: the city total of that year minus the known districts, split among the missing ones in
-        proportion to their populations in the nearest other census (held here) where all are known.
+        proportion to their populations in the nearest other census (held here) where all are known,
+        each times its functional region's change between the two censuses over the districts known in
+        both (the change of all such districts where its region has none): a missing district follows its
+        own region, not the city.
         """
         pop = self.district_population(year)
         miss = np.isnan(pop)
@@ -175,11 +178,19 @@ class Observations:
             return pop
         residual = self.value("city_total", year) - np.nansum(pop)
         others = sorted((y for y in self.census_years() if y != year), key=lambda y: (abs(y - year), y))
+        region = self.geography.region_index
         for y in others:
-            ref = self.district_population(y)[miss]
-            if np.isfinite(ref).all() and ref.sum() > 0:
+            ref = self.district_population(y)
+            if np.isfinite(ref[miss]).all() and ref[miss].sum() > 0:
+                both = ~miss & np.isfinite(ref)
+                change = np.full(len(pop), pop[both].sum() / ref[both].sum() if both.any() else 1.0)
+                for r in np.unique(region[miss]):
+                    k = both & (region == r)
+                    if k.any() and ref[k].sum() > 0:
+                        change[region == r] = pop[k].sum() / ref[k].sum()
+                w = ref[miss] * change[miss]
                 out = pop.copy()
-                out[miss] = residual * ref / ref.sum()
+                out[miss] = residual * w / w.sum()
                 return out
         raise InputError("observations", f"{DISTRICT} {year}", int(miss.sum()),
                          "missing districts and no other complete census to split the residual by")

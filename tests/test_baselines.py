@@ -57,6 +57,21 @@ def test_missing_census_values_are_imputed_by_the_stated_rule(toy: Observations)
     np.testing.assert_allclose(pop[[3, 4]], 200 * np.array([120, 80]) / 200)
 
 
+def test_imputation_follows_the_missing_districts_region(tmp_path: Path) -> None:
+    # B (core) and C (expansion) known in both censuses; D in C's region; A alone in its region
+    csv = tmp_path / "toy.csv"
+    csv.write_text(TOY.replace("2,b,B,district,expansion", "2,b,B,district,core").replace(
+        "4,d,D,district,northeast_eco", "4,d,D,district,new_development").replace(",100,200\n", ",,200\n")
+        .replace("5,e,E,district,southeast_eco,10,29.0,108.8,50,80", "5,e,E,district,southeast_eco,10,29.0,108.8,,80"),
+        encoding="utf-8")
+    obs = Observations.load(Geography.load(csv, None, 1.2), OBSERVED)
+    # 2000: A (core: B went 300 -> 300, ratio 1), D (new development: C 300 -> 400, ratio 4/3) and
+    # E (south-east: none known, the known districts' 600 -> 700) share 1000 - 700 = 300
+    w = np.array([200 * 1.0, 120 * 4 / 3, 80 * 7 / 6])
+    pop = obs.complete_district_population(2000)
+    np.testing.assert_allclose(pop[[0, 3, 4]], 300 * w / w.sum())
+
+
 def test_persistence_keeps_the_origin_shares(toy: Observations) -> None:
     pred = Persistence().fit(toy.until(2010)).predict(2022, "zone", total=2000.0)
     np.testing.assert_allclose(pred, [1000.0, 600.0, 240.0, 160.0])

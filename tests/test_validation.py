@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +60,18 @@ def test_packaged_observations_are_consistent() -> None:
         assert obs.complete_district_population(year).sum() == pytest.approx(obs.city_total(year))
     p20 = obs.district_population(2020)
     assert obs.district_imputed(2020).sum() == 4 and p20.sum() == 32_054_159
-    # the four imputed 2020 values are the residual split in proportion to their 2010 census values
+    # the four imputed 2020 values are the rule's (complete_district_population with them left out):
+    # the residual split in proportion to 2010 times the region's change over its known districts
     imp = obs.district_imputed(2020)
-    p10 = obs.district_population(2010)
-    np.testing.assert_allclose(p20[imp], 2_646_033 * p10[imp] / p10[imp].sum(), atol=1)
+    codes = set(obs.geography.codes[imp])
+    blank = replace(obs, table=obs.table[~((obs.table.year == 2020) & obs.table.area.isin(codes))])
+    assert np.isnan(blank.district_population(2020)[imp]).all()
+    np.testing.assert_allclose(blank.complete_district_population(2020)[imp], p20[imp], atol=1)
+    p10, region = obs.district_population(2010), obs.geography.region_index
+    ne, se = np.flatnonzero(imp)[[0, -1]]  # 忠县 (north-east), 酉阳 (south-east)
+    assert region[ne] != region[se]
+    change = [p20[(region == region[i]) & ~imp].sum() / p10[(region == region[i]) & ~imp].sum() for i in (ne, se)]
+    assert p20[se] / p20[ne] == pytest.approx(p10[se] * change[1] / (p10[ne] * change[0]), rel=1e-5)
     raw = load_observed()
     assert {"kind", "year", "area", "value", "source"} <= set(raw.columns) and raw.source.notna().all()
     assert set(raw[raw.kind == "region_total"].area) == set(ZONES)
