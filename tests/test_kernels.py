@@ -38,7 +38,8 @@ def _model(year: int, **over: object) -> MigrationModel:
 def test_per_object_reference_picks_the_same_households_and_destinations(year: int) -> None:
     """Same state, tables and uniforms → same choices (network term live after a few years, overload
     forced on by lowering the carrying capacity, job platform active)."""
-    m = _model(year, **{"behaviour.consider_base": 0.2})
+    # more considering and a weaker stay bonus than calibrated, so dozens actually move whatever the fit
+    m = _model(year, **{"behaviour.consider_base": 0.2, "behaviour.beta_stay": 1.0})
     m.carrying_capacity = 0.97 * m.geo.to_regions(m.district_persons())
     rng = copy.deepcopy(m.rng)
     u_consider, u_choose = rng.random(m.households.n), rng.random(m.households.n)
