@@ -58,7 +58,7 @@ def test_missing_census_values_are_imputed_by_the_stated_rule(toy: Observations)
 
 
 def test_imputation_follows_the_missing_districts_region(tmp_path: Path) -> None:
-    # B (core) and C (expansion) known in both censuses; D in C's region; A alone in its region
+    # A and B core, C and D new development, E south-east; 2000 known for B and C only
     csv = tmp_path / "toy.csv"
     csv.write_text(TOY.replace("2,b,B,district,expansion", "2,b,B,district,core").replace(
         "4,d,D,district,northeast_eco", "4,d,D,district,new_development").replace(",100,200\n", ",,200\n")
