@@ -55,13 +55,16 @@ def build_tests(obs: Observations, fit_until: int = 2013, tests: tuple[str, ...]
     for name in tests:
         if name == "temporal":
             fit = obs.until(fit_until)
-            zones = [y for y in fit.years("region_total") if y > fit.census_years()[-1]]
-            out.append(Test(name, 2010, fit, {y: "zone" for y in zones},
-                            {2020: "district", 2022: "zone"},
+            zones = {y: "zone" for y in fit.years("region_total") if y > fit.census_years()[-1]}
+            targets = {2020: "district", 2022: "zone"}  # in-sample once the fit reaches them
+            out.append(Test(name, 2010, fit, zones | {y: lv for y, lv in targets.items() if y <= fit_until},
+                            {y: lv for y, lv in targets.items() if y > fit_until},
                             note=f"all data ≤ {fit_until}; origin: the {fit.census_years()[-1]} census"))
         elif name == "allocation":
             fit = obs.until(fit_until) | obs.select("region_total", [2022])
-            out.append(Test(name, 2010, fit, {}, {2020: "district"}, allocate=True,
+            target = {2020: "district"}
+            out.append(Test(name, 2010, fit, target if fit_until >= 2020 else {},
+                            {} if fit_until >= 2020 else target, allocate=True,
                             note=f"data ≤ {fit_until} plus the observed 2022 zone totals; 2020 zone totals "
                                  "interpolated geometrically and given to every method"))
         elif name == "backcast":
@@ -159,9 +162,12 @@ def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Ob
 # --------------------------------------------------------------------------------------------------
 
 def run_test(test: Test, truth: Observations, model_pop: np.ndarray | None, model_years: np.ndarray | None,
-             baselines: tuple[type[Baseline], ...] = BASELINES, share_sd: float = 0.0) -> pd.DataFrame:
+             baselines: tuple[type[Baseline], ...] = BASELINES, share_sd: float = 0.0,
+             model_fitted_until: int | None = None) -> pd.DataFrame:
     """Score every baseline (fitted on ``test.fit`` only) and the model runs on the test's targets;
-    ``share_sd`` is the model discrepancy added to the model's intervals (:func:`coverage_rows`)."""
+    ``share_sd`` is the model discrepancy added to the model's intervals (:func:`coverage_rows`).
+    ``model_fitted_until``: the last year the model's parameters were fitted to; its rows of a target
+    year up to then are role "fitted" even where the baselines predict (a forward posterior fitted to 2023)."""
     rows: list[dict[str, Any]] = []
     given = RegionalInterpolation().fit(test.fit) if test.allocate else None
     fitted = []
@@ -186,12 +192,14 @@ def run_test(test: Test, truth: Observations, model_pop: np.ndarray | None, mode
                 preds[ABM_OWN] = np.median(reps, axis=0)
             if TREND in preds:
                 preds[COMBINED] = (preds[ABM] + preds[TREND]) / 2
+        model_role = "fitted" if model_fitted_until is not None and year <= model_fitted_until else role
         for name, pop in preds.items():
-            rows += score_prediction(test.name, name, role, year, level, pop, truth)
+            r = model_role if name in (ABM, ABM_OWN, COMBINED) else role
+            rows += score_prediction(test.name, name, r, year, level, pop, truth)
             if given is not None:
                 alloc = allocate_to_zones(truth.geography, pop, log_interpolate(given.points_, year))
-                rows += score_prediction(test.name, f"{name} {ALLOCATED}", role, year, level, alloc, truth)
-        if role == "predicted" and ABM_OWN in preds and level == "district":
+                rows += score_prediction(test.name, f"{name} {ALLOCATED}", r, year, level, alloc, truth)
+        if model_role == "predicted" and ABM_OWN in preds and level == "district":
             rows += coverage_rows(test.name, year, model_pop[:, t], truth, test.start_year, share_sd)
     return pd.DataFrame(rows)
 
@@ -261,7 +269,10 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
             years = runs[0].years
             if test.name == "temporal":
                 temporal_runs = runs
-        parts.append(run_test(test, truth, model_pop, years, share_sd=0.0 if test.name == "backcast" else share_sd))
+        parts.append(run_test(test, truth, model_pop, years, share_sd=0.0 if test.name == "backcast" else share_sd,
+                              # the backcast scores the 2010 census from 2000 by design (build_tests)
+                              model_fitted_until=fit_until if posterior is not None and test.name != "backcast"
+                              else None))
         notes[test.name] = test.note
         if test.name == "backcast" and model_pop is not None:
             share_sd = backcast_discrepancy(model_pop, years, truth, test.start_year, min(test.predicted))
@@ -462,7 +473,9 @@ def render_markdown(table: pd.DataFrame, notes: dict[str, str], extras: pd.DataF
             f"households per agent {config.run.households_per_agent}; fit_until = {fit_until}. Every method is scaled "
             f"to the observed city total of the target year (the row '{ABM_OWN}' keeps the model's own total). "
             "Error metrics over districts with an observed (not imputed) census value; ARD = mean |relative "
-            "error| over areas. Role 'fitted' = in-sample, 'predicted' = out of sample.")
+            "error| over areas. Role 'fitted' = in-sample, 'predicted' = out of sample; with a posterior, the "
+            "model's rows of years ≤ fit_until are 'fitted'. Without one the config's own parameters are used: "
+            "the packaged ones are fitted to data ≤ 2023, so the model's 'predicted' rows are then in-sample.")
     parts = ["# Validation report", head, "## Tests"]
     parts.append("\n".join(f"- **{k}**: {v}" for k, v in notes.items()))
     parts.append("## Summary (all tests, all methods)\n\n" + _fmt_table(summary_table(table)))

@@ -86,11 +86,17 @@ def test_each_test_fits_only_on_its_stated_data() -> None:
     assert tests["backcast"].fit.census_years() == [2010, 2020] and tests["backcast"].start_year == 2000
     assert tests["forward"].fit.last_year == 2020 and tests["forward"].start_year == 2020
     # no target is in the data its methods are fitted on; except by design in the backcast, whose
-    # dynamics are fitted on 2010 onwards and which is scored on the 2010 census from a 2000 start
-    for t in (tests["temporal"], tests["allocation"], tests["forward"]):
-        for year, level in t.predicted.items():
-            kind = "district_population" if level == "district" else "region_total"
-            assert year not in t.fit.years(kind)
+    # dynamics are fitted on 2010 onwards and which is scored on the 2010 census from a 2000 start.
+    # A later cut-off moves the targets it reaches to "fitted" rather than calling them predicted.
+    for until in (2013, 2020, 2023):
+        tests = {t.name: t for t in build_tests(obs, until)}
+        for t in (tests["temporal"], tests["allocation"], tests["forward"]):
+            for year, level in t.predicted.items():
+                kind = "district_population" if level == "district" else "region_total"
+                assert year not in t.fit.years(kind), (until, t.name, year)
+    late = {t.name: t for t in build_tests(obs, 2023)}
+    assert late["temporal"].predicted == {} and late["temporal"].fitted[2020] == "district"
+    assert late["allocation"].fitted == {2020: "district"} and late["forward"].predicted == {2022: "zone"}
 
 
 def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
@@ -115,6 +121,23 @@ def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
     assert by_hand == pytest.approx(0.139, abs=0.001)  # issue 10's figure
     rows = coverage_rows("t", 2020, np.stack([p20 * 0.5, p20 * 0.6]), obs, 2010)
     assert [r["value"] for r in rows] == [0.0, 0.0] and rows[0]["method"] == f"{ABM_OWN}, {REPLICATES_ONLY}"
+
+
+def test_model_rows_are_fitted_up_to_the_posterior_cut_off() -> None:
+    # the forward baselines see data <= 2020 only, but a forward posterior fitted to 2023 has seen 2022:
+    # its rows (and only its rows) must say "fitted", and no coverage is claimed for them
+    obs = Observations.load()
+    test = next(t for t in build_tests(obs, 2023, ("forward",)))
+    years = np.array([2020, 2021, 2022])
+    p20 = obs.complete_district_population(2020)
+    reps = np.stack([np.stack([p20] * 3) * f for f in (0.99, 1.01)])
+    roles = {}
+    for until in (None, 2013, 2023):
+        tab = run_test(test, obs, reps, years, model_fitted_until=until)
+        roles[until] = tab.groupby("method").role.agg(set)
+    assert roles[None][ABM] == roles[2013][ABM] == {"predicted"}
+    assert roles[2023][ABM] == roles[2023][ABM_OWN] == {"fitted"}
+    assert roles[2023]["persistence of census shares"] == {"predicted"}
 
 
 def test_share_discrepancy_recovers_a_known_noise_and_widens_intervals() -> None:

@@ -46,6 +46,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = validate(cfg, args.out, args.replicates, fit_until=args.fit_until, tests=tests, posterior=args.posterior,
                      forward_config=forward)
     summ = summary_table(table)
-    print(summ[summ.role == "predicted"].round(4).to_string(index=False))
+    # out-of-sample rows first; in-sample ones (e.g. a forward posterior fitted to 2023) follow, labelled
+    for role in ("predicted", "fitted"):
+        part = summ[summ.role == role]
+        if len(part):
+            print(part.round(4).to_string(index=False))
     print(f"wrote {Path(args.out) / 'validation.md'}")
     return 0
