@@ -125,7 +125,7 @@ def test_run_test_scores_baselines_and_model_with_roles_apart() -> None:
 
 def test_model_rows_are_fitted_up_to_the_posterior_cut_off() -> None:
     # the forward baselines see data <= 2020 only, but a forward posterior fitted to 2023 has seen 2022:
-    # its rows (and only its rows) must say "fitted", and no coverage is claimed for them
+    # its rows (and only its rows) must say "fitted"
     obs = Observations.load()
     test = next(t for t in build_tests(obs, 2023, ("forward",)))
     years = np.array([2020, 2021, 2022])
