@@ -49,6 +49,12 @@ class Test:
     note: str = ""
 
 
+def _split(targets: dict[int, str], fit_until: int) -> tuple[dict[int, str], dict[int, str]]:
+    """(fitted, predicted): the targets the fit reaches (year ≤ ``fit_until``) and those it does not."""
+    return ({y: lv for y, lv in targets.items() if y <= fit_until},
+            {y: lv for y, lv in targets.items() if y > fit_until})
+
+
 def build_tests(obs: Observations, fit_until: int = 2013, tests: tuple[str, ...] = TESTS) -> list[Test]:
     """The tests of issue 10 on the packaged observations; each says exactly which data its fit sees."""
     out = []
@@ -56,15 +62,12 @@ def build_tests(obs: Observations, fit_until: int = 2013, tests: tuple[str, ...]
         if name == "temporal":
             fit = obs.until(fit_until)
             zones = {y: "zone" for y in fit.years("region_total") if y > fit.census_years()[-1]}
-            targets = {2020: "district", 2022: "zone"}  # in-sample once the fit reaches them
-            out.append(Test(name, 2010, fit, zones | {y: lv for y, lv in targets.items() if y <= fit_until},
-                            {y: lv for y, lv in targets.items() if y > fit_until},
+            reached, ahead = _split({2020: "district", 2022: "zone"}, fit_until)
+            out.append(Test(name, 2010, fit, zones | reached, ahead,
                             note=f"all data ≤ {fit_until}; origin: the {fit.census_years()[-1]} census"))
         elif name == "allocation":
             fit = obs.until(fit_until) | obs.select("region_total", [2022])
-            target = {2020: "district"}
-            out.append(Test(name, 2010, fit, target if fit_until >= 2020 else {},
-                            {} if fit_until >= 2020 else target, allocate=True,
+            out.append(Test(name, 2010, fit, *_split({2020: "district"}, fit_until), allocate=True,
                             note=f"data ≤ {fit_until} plus the observed 2022 zone totals; 2020 zone totals "
                                  "interpolated geometrically and given to every method"))
         elif name == "backcast":
