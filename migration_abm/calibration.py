@@ -35,7 +35,9 @@ from migration_abm.observations import Observations
 from migration_abm.schema import build, dumps_toml, param, read_toml_file
 from migration_abm.storage import atomic_path, write_text_atomic
 
-TARGET_KEYS = ("districts", "zones", "city", "backcast")
+TARGET_KEYS = ("districts", "zones", "city", "backcast", "vital")
+#: Target kinds that are city crude rates (their errors form the ``vital`` group).
+VITAL = ("birth_rate", "death_rate")
 BEGIN, END = "# BEGIN CALIBRATED", "# END CALIBRATED"
 POSTERIOR = "posterior.csv"
 
@@ -46,8 +48,10 @@ POSTERIOR = "posterior.csv"
 
 @dataclass(frozen=True)
 class Target:
-    """One group of observations of one year, compared by relative error: kind is 'districts' (known
-    districts of a census), 'zones' (the ZONES totals) or 'city' (the city total)."""
+    """One group of observations of one year: kind is 'districts' (known districts of a census), 'zones'
+    (the ZONES totals) or 'city' (the city total), compared by relative error, or 'birth_rate' /
+    'death_rate' (city crude rates per 1 000), compared by difference / 1 000 — the share of the
+    population the year's births or deaths are off by, the unit of the other errors."""
 
     kind: str
     year: int
@@ -55,8 +59,9 @@ class Target:
     mask: np.ndarray | None = None
 
 
-def build_targets(obs: Observations, start_year: int, fit_until: int) -> list[Target]:
-    """Every observation after ``start_year`` up to ``fit_until``, read only through ``obs.until``."""
+def build_targets(obs: Observations, start_year: int, fit_until: int, vital: bool = False) -> list[Target]:
+    """Every observation after ``start_year`` up to ``fit_until``, read only through ``obs.until``
+    (the city's crude birth and death rates only with ``vital``)."""
     seen = obs.until(fit_until)
     out = []
     for y in seen.census_years():
@@ -68,14 +73,26 @@ def build_targets(obs: Observations, start_year: int, fit_until: int) -> list[Ta
     for y in seen.years("city_total"):
         if y > start_year:
             out.append(Target("city", y, np.array([seen.city_total(y)])))
+    for kind in VITAL if vital else ():
+        out += [Target(kind, y, np.array([seen.value(kind, y)])) for y in seen.years(kind) if y > start_year]
     return out
 
 
-def target_errors(pop: np.ndarray, years: np.ndarray, geo: Any, targets: list[Target]) -> dict[str, np.ndarray]:
-    """Relative errors per target (``kind_year`` → array) of populations [..., year, district]."""
+def target_errors(pop: np.ndarray, years: np.ndarray, geo: Any, targets: list[Target],
+                  events: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Errors per target (``kind_year`` → array) of populations [..., year, district]; the rate targets
+    read ``events['births']`` / ``events['deaths']`` (same shape) over the mean of the year's two populations."""
     out = {}
     for t in targets:
-        sim = pop[..., int(np.flatnonzero(years == t.year)[0]), :]
+        i = int(np.flatnonzero(years == t.year)[0])
+        sim = pop[..., i, :]
+        if t.kind in VITAL:
+            if events is None:
+                raise ValueError("rate targets need the births and deaths")
+            n = events[t.kind.replace("_rate", "s")][..., i, :].sum(axis=-1, keepdims=True)
+            rate = 1000 * n / ((sim + pop[..., i - 1, :]).sum(axis=-1, keepdims=True) / 2)
+            out[f"{t.kind}_{t.year}"] = (rate - t.observed) / 1000
+            continue
         if t.kind == "districts":
             rel = sim[..., t.mask] / t.observed[t.mask] - 1
         elif t.kind == "zones":
@@ -90,7 +107,8 @@ def distance(errors: dict[str, np.ndarray], weights: dict[str, float]) -> np.nda
     """Root of the weighted mean (over target groups) of each group's mean squared relative error."""
     num, den = 0.0, 0.0
     for key, rel in errors.items():
-        w = weights.get(key.split("_")[0], 1.0)
+        group = key.split("_")[0]
+        w = weights.get("vital" if group in ("birth", "death") else group, 1.0)
         num = num + w * np.mean(np.square(rel), axis=-1)
         den += w
     return np.sqrt(num / den)
@@ -219,6 +237,7 @@ class TargetWeights:
     zones: float = param(1.0, 0.0, None, "zone (一区两群) totals")
     city: float = param(1.0, 0.0, None, "city totals")
     backcast: float = param(1.0, 0.0, None, "district shares at the base start year, run from `backcast_from`")
+    vital: float = param(0.0, 0.0, None, "city crude birth and death rates (0: not fitted)")
 
 
 @dataclass
@@ -327,7 +346,9 @@ def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers
     base = spec.base_config()
     geo = Geography.from_config(base.data)
     start = base.run.start_year
-    targets = build_targets(obs, start, spec.fit_until)
+    vital = spec.weights.get("vital", 0.0) > 0
+    targets = build_targets(obs, start, spec.fit_until, vital)
+    outputs = ["population", "births", "deaths"] if vital else ["population"]
     if not targets:
         raise ConfigError(spec.source, "fit_until", spec.fit_until, f"no observation after {start} up to it to fit")
     names = list(spec.parameters)
@@ -342,11 +363,11 @@ def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers
         observed, known = seen.complete_district_population(start), ~seen.district_imputed(start)
 
     def sweep(cfg: Any, theta: np.ndarray, name: str, tag: str, seed: int,
-              run_function: str | None) -> tuple[np.ndarray, np.ndarray]:
+              run_function: str | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         scenarios = {f"p{i}": cfg.with_overrides(dict(zip(names, map(float, row), strict=True)))
                      for i, row in enumerate(theta)}
         raw = {"name": name, "scenarios": scenarios, "seed": seed, "replicates": spec.replicates,
-               "common_random_numbers": False, "outputs": ["population"]}
+               "common_random_numbers": False, "outputs": outputs}
         exp = Experiment.from_dict(raw | ({"run_function": run_function} if run_function else {}),
                                    base_dir=spec.base.parent, source=spec.source)
         store = out / f"{tag}.h5"
@@ -354,18 +375,19 @@ def model_simulator(spec: CalibrationSpec, out: Path, obs: Observations, workers
                          resume=resume and store.exists(), overwrite=not resume, progress=progress)
         if done.interrupted:
             raise KeyboardInterrupt  # stop the whole calibration; `--resume` continues from the stores
-        return np.nanmean(load_sweep(store).array("population"), axis=1), np.asarray(exp.years)  # [point, year, district]
+        swept = load_sweep(store)  # [point, year, district] per output
+        return {k: np.nanmean(swept.array(k), axis=1) for k in outputs}, np.asarray(exp.years)
 
     def simulate(theta: np.ndarray, generation: int, batch: int) -> np.ndarray:
         seed = spec.seed * 1000 + generation * 50 + batch
         tag = f"gen{generation:02d}_batch{batch:02d}"
         name = f"{spec.name}_g{generation}_b{batch}"
-        pop, years = sweep(base, theta, name, tag, seed, None)
-        errors = target_errors(pop, years, geo, targets)
+        runs, years = sweep(base, theta, name, tag, seed, None)
+        errors = target_errors(runs["population"], years, geo, targets, runs)
         if back is not None:
             past, _ = sweep(back, theta, f"{name}_backcast", f"{tag}_backcast", seed,
                             f"{__name__}:simulate_from_census")
-            errors[f"backcast_{start}"] = share_errors(past[:, -1], observed, known)
+            errors[f"backcast_{start}"] = share_errors(past["population"][:, -1], observed, known)
         return distance(errors, spec.weights)
 
     return simulate

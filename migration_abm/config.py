@@ -52,6 +52,10 @@ class PopulationConfig:
     share_65_plus: float = _p(0.1156, 0.0, 1.0, "city age share 65+ at the base year (2010 census 11.56 %)")
     old_age: int = _p(65, 60, 65, "lower age of the share_65_plus band: 65, or 60 for censuses that report 60+ "
                       "(the 2020 census: 60+ 21.87 %)")
+    share_80_plus: float = _p(0.0, 0.0, 1.0, "if > 0: the base year's share aged 80+ of all residents; the old-age "
+                              "band then follows the survival curve × exp(−r·(age − old_age)), a stable population's "
+                              "shape, with r set to give it (0: the survival curve alone). 2020: 2.98 %, derived (2017 registered 80+ / 60+ = 13.62 % × the 2020 "
+                              "census's 60+ 21.87 %; DATA.md)")
     urban_share: dict[str, float] = _p(
         {"core": 1.0, "expansion": 0.8688, "new_development": 0.5486, "northeast_eco": 0.4180,
          "southeast_eco": 0.3464}, 0.0, 1.0,
@@ -87,10 +91,19 @@ class PopulationConfig:
 @dataclass
 class DemographyConfig:
     fertility_rate: float = _p(1.3, 0.0, 8.0, "assumption (calibrated): total fertility rate, births spread over ages 20-39")
+    fertility_trend: float = _p(0.0, -0.3, 0.3, "yearly relative change of the fertility rate after the base year: "
+                                "year y has fertility_rate × (1 + trend)^(min(y, fertility_trend_until) − start_year) "
+                                "(power at least 0); fitted to the 2021-2022 birth rates in the forward fit")
+    fertility_trend_until: int = _p(0, 0, 2200, "last year fertility_trend applies; the rate is held after it (0: "
+                                    "every year). Baseline: 2022, the last observed birth rate (assumption: held)")
     fertility_child_ratio_elasticity: float = _p(
         0.0, 0.0, 2.0, "district fertility ∝ the district's 2010 children (0-14) per resident aged 15-64 to this power "
         "(0: one rate everywhere; 1: the child-adult ratio's full spread, 彭水 1.8× the city; "
         "chongqing_age_2010_districts.csv, DATA.md §9); calibrated")
+    vital_rates_observed: bool = _p(False, doc="replace fertility_rate and mortality_gompertz_a by the values at "
+                                    "which the base-year population's expected crude birth and death rates equal the "
+                                    "observed city rates of the base year (else the latest earlier year with both; "
+                                    "observed_chongqing.csv: 2009 9.90 / 6.20 ‰, 2020 7.47 / 7.70 ‰)")
     mortality_makeham: float = _p(0.0005, 0.0, 0.1, "assumption: age-independent annual death hazard")
     mortality_gompertz_a: float = _p(0.00003, 0.0, 0.1, "assumption: Gompertz level (hazard at age 0)")
     mortality_gompertz_b: float = _p(0.095, 0.0, 0.3, "assumption: Gompertz slope per year of age")
@@ -339,6 +352,9 @@ def _validate(cfg: Config, prov: dict[str, str]) -> None:
     if p.share_0_14 + p.share_65_plus >= 1:
         raise ConfigError(src("population.share_65_plus"), "population.share_65_plus", p.share_65_plus,
                           "share_0_14 + share_65_plus must be < 1")
+    if p.share_80_plus >= p.share_65_plus and p.share_80_plus:
+        raise ConfigError(src("population.share_80_plus"), "population.share_80_plus", p.share_80_plus,
+                          f"must be below share_65_plus ({p.share_65_plus}), the whole old-age band (or 0 = off)")
     if p.urban_share_city and not 0 < p.urban_share_city < 1:
         raise ConfigError(src("population.urban_share_city"), "population.urban_share_city", p.urban_share_city,
                           "must be strictly between 0 and 1 (or 0 = off)")

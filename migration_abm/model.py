@@ -28,6 +28,7 @@ from migration_abm.population import (
     give_birth,
     leave_home,
     synthesize,
+    with_observed_vital_rates,
 )
 from migration_abm.results import AGE_BANDS, DISTRICT_SERIES, HUKOU_STATUS, Results
 
@@ -48,10 +49,13 @@ class MigrationModel(mesa.Model):
         super().__init__(rng=np.random.default_rng(self.seed_sequence))
         self.cfg = config
         self.geo = geography or Geography.from_config(config.data)
+        # the config with the solved fertility and mortality levels (demography.vital_rates_observed) for the
+        # demography; ``cfg`` stays the config as given, which re-solves to the same levels
+        self.demography_cfg = with_observed_vital_rates(self.geo, config)
         self.year = config.run.start_year
         g = self.geo
         self.base_urban = base_urban_share(g, config, config.run.start_year)
-        self.households = synthesize(g, config, self.rng, self.base_urban)
+        self.households = synthesize(g, self.demography_cfg, self.rng, self.base_urban)
         self.households.reserve()  # spare capacity now rather than when the first year appends rows
         self.labour = LabourMarket(self, g, config, self.households)
         for region in REGIONS:
@@ -66,7 +70,7 @@ class MigrationModel(mesa.Model):
         share = np.array([config.behaviour.carrying_capacity.get(r, np.inf) for r in REGIONS])
         self.carrying_capacity = g.to_regions(pop) * share
         self.census_trend = g.census_trend(config.run.start_year)[0]
-        self.birth_p = birth_probability(g, config, pop)
+        self.birth_p = birth_probability(g, self.demography_cfg, pop)
         self.returner_origin_p = self._returner_origins()
         self.control = self._control_path(float(pop.sum()))
         self._reset_counters()
@@ -146,8 +150,11 @@ class MigrationModel(mesa.Model):
         self.year += 1
         self._reset_counters()
         hh, rng, cfg = self.households, self.rng, self.cfg
-        self.counts["deaths"] += age_and_die(hh, cfg, rng, self.geo.n)
-        self.counts["births"] += give_birth(hh, self.birth_p, rng)
+        self.counts["deaths"] += age_and_die(hh, self.demography_cfg, rng, self.geo.n)
+        d = cfg.demography
+        years = max(0, min(self.year, d.fertility_trend_until or self.year) - cfg.run.start_year)
+        trend = (1 + d.fertility_trend) ** years
+        self.counts["births"] += give_birth(hh, self.birth_p * trend, rng)
         leavers = leave_home(hh, cfg, rng)
         hh.keep_empty()  # households whose last member died: dropped with the year's one compaction
         hh.extend(leavers)
@@ -222,7 +229,9 @@ class MigrationModel(mesa.Model):
         seed = f"entropy={ss.entropy};spawn_key={','.join(map(str, ss.spawn_key))}"
         return Results(years=years, codes=self.geo.codes, regions=self.geo.districts["functional_region"].to_numpy(str),
                        arrays=arrays, dims=dims, config_toml=self.cfg.to_toml(), seed=seed,
-                       attrs={"config_source": self.cfg.source, "households_per_agent": self.cfg.run.households_per_agent})
+                       attrs={"config_source": self.cfg.source, "households_per_agent": self.cfg.run.households_per_agent,
+                              "fertility_rate": self.demography_cfg.demography.fertility_rate,
+                              "mortality_gompertz_a": self.demography_cfg.demography.mortality_gompertz_a})
 
 
 def simulate(config: Config | str | Path | None = None, seed: int | np.random.SeedSequence | None = None,

@@ -142,6 +142,17 @@ class Observations:
         v0, v1 = self.value("urbanisation", y0), self.value("urbanisation", y1)
         return v1 + (v1 - v0) * (year - y1) / (y1 - y0)
 
+    def vital_rates(self, year: int) -> tuple[float, float, int]:
+        """City crude birth and death rates (per 1 000) of ``year``, else of the latest earlier year with
+        both, and that year; the earliest year with both when none is that early (only a backcast from a
+        year before the vital statistics starts so early, and a backcast is fitted on later data anyway)."""
+        both = sorted(set(self.years("birth_rate")) & set(self.years("death_rate")))
+        if not both:
+            raise InputError("observations", "birth_rate/death_rate", year, "no year has both")
+        earlier = [y for y in both if y <= year]
+        y = earlier[-1] if earlier else both[0]
+        return self.value("birth_rate", y), self.value("death_rate", y), y
+
     def district_population(self, year: int) -> np.ndarray:
         """Census population per district in geography order (NaN where the census lacks a district)."""
         rows = self._rows(DISTRICT, year).set_index("area")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from migration_abm import kernels
-from migration_abm.config import Config
+from migration_abm.config import MAX_OLD_AGE_HAZARD, Config
+from migration_abm.errors import ConfigError
 from migration_abm.geography import REGIONS, Geography
 
 if TYPE_CHECKING:
@@ -215,7 +216,8 @@ def age_pmf(cfg: Config, share_0_14: float | None = None, share_old: float | Non
     shares unless given).
 
     Uniform within 0-14 and 15-64 (the census gives only band totals); 65+ follows the survival curve
-    implied by the configured mortality so the oldest ages thin out plausibly.
+    implied by the configured mortality so the oldest ages thin out plausibly, tilted towards the younger
+    old ages as far as ``population.share_80_plus`` asks (:func:`_old_age_shape`).
     """
     p = cfg.population
     kids = p.share_0_14 if share_0_14 is None else share_0_14
@@ -224,9 +226,39 @@ def age_pmf(cfg: Config, share_0_14: float | None = None, share_old: float | Non
     pmf = np.zeros(AGE_MAX + 1)
     pmf[0:15] = kids / 15
     pmf[15:old] = (1 - kids - olds) / (old - 15)
-    surv = np.exp(-np.cumsum(death_hazard(cfg, np.arange(old, AGE_MAX + 1))))
-    pmf[old:] = olds * surv / surv.sum()
+    d = cfg.demography
+    over_80 = p.share_80_plus / p.share_65_plus
+    shape = _old_age_shape(old, d.mortality_makeham, d.mortality_gompertz_a, d.mortality_gompertz_b, over_80)
+    if shape is None:
+        raise ConfigError(cfg.source, "population.share_80_plus", p.share_80_plus,
+                          f"no old-age shape holds {over_80:.1%} of the {old}+ at 80+ with this mortality")
+    pmf[old:] = olds * shape
     return pmf
+
+
+@functools.lru_cache(maxsize=256)
+def _old_age_shape(old: int, makeham: float, gompertz_a: float, gompertz_b: float,
+                   over_80: float) -> np.ndarray | None:
+    """Single-year shares within the old-age band: survival × exp(−r·(age − old)), the shape of a stable
+    population whose cohorts grow by r a year, with r set so a share ``over_80`` of the band is 80+
+    (r = 0, the survival curve alone, when ``over_80`` is 0); None if no r in [−2, 5] reaches it."""
+    ages = np.arange(old, AGE_MAX + 1)
+    surv = np.exp(-np.cumsum(makeham + gompertz_a * np.exp(gompertz_b * ages)))
+
+    def tilted(r: float) -> np.ndarray:
+        w = surv * np.exp(-r * (ages - old))
+        return w / w.sum()
+
+    if not over_80:
+        return tilted(0.0)
+    from scipy.optimize import brentq
+
+    def gap(r: float) -> float:
+        return float(tilted(r)[ages >= 80].sum()) - over_80
+
+    if not gap(-2.0) > 0 > gap(5.0):
+        return None
+    return tilted(brentq(gap, -2.0, 5.0, xtol=1e-10))
 
 
 def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
@@ -344,8 +376,6 @@ def age_shares_2010(geo: Geography, asked_by: tuple[str, str, object] = ("config
     districts, and the main city (no district known) the residual of the municipal row (DATA.md §9).
     A region table without ``pop_2010`` or without any of those districts is refused, naming ``asked_by``
     (source, field, value of the option that asked for the table)."""
-    from migration_abm.errors import ConfigError
-
     def refuse(reason: str) -> ConfigError:
         return ConfigError(*asked_by, reason)
 
@@ -382,6 +412,63 @@ def district_age_shares(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndar
     return s * (city * pop.sum() / (s * pop).sum(axis=1))[:, None]
 
 
+def _district_pmfs(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndarray:
+    """Base-year age distribution per district ([district, age]) as :func:`synthesize` draws it."""
+    if cfg.population.district_age_structure:
+        return np.stack([age_pmf(cfg, a, b) for a, b in district_age_shares(geo, cfg, pop).T])
+    return np.repeat(age_pmf(cfg)[None, :], geo.n, axis=0)
+
+
+def expected_vital_rates(geo: Geography, cfg: Config, pop: np.ndarray) -> tuple[float, float]:
+    """Crude birth and death rates (per 1 000) that the first year of a run from the base-year residents
+    ``pop`` has in expectation: deaths over each district's age distribution after a year's ageing, births
+    of the members then aged 20-39 (households with no free slot are ignored)."""
+    pmf = _district_pmfs(geo, cfg, pop)
+    q = 1.0 - np.exp(-death_hazard(cfg, np.arange(1, AGE_MAX + 2)))
+    q[-1] = 1.0
+    deaths = pop @ (pmf @ q)
+    births = (pop * pmf[:, 19:39].sum(axis=1)) @ birth_probability(geo, cfg, pop)
+    return 1000 * births / pop.sum(), 1000 * deaths / pop.sum()
+
+
+def with_observed_vital_rates(geo: Geography, cfg: Config) -> Config:
+    """``cfg`` with ``fertility_rate`` and ``mortality_gompertz_a`` set so that
+    :func:`expected_vital_rates` equals the observed city rates of the base year (else the latest earlier
+    year; :meth:`Observations.vital_rates`), when ``demography.vital_rates_observed``; else ``cfg``."""
+    if not cfg.demography.vital_rates_observed:
+        return cfg
+    from scipy.optimize import brentq
+
+    from migration_abm.observations import Observations
+
+    year = cfg.run.start_year
+    cbr, cdr, _ = Observations.load(geo).vital_rates(year)
+    pop = geo.population(year)
+
+    def demography(**values: float) -> Config:  # (unvalidated: only for the expected rates)
+        return replace(cfg, demography=replace(cfg.demography, **values))
+
+    def gap(a: float) -> float:  # (a level at which no old-age shape holds share_80_plus is too high)
+        try:
+            return expected_vital_rates(geo, demography(mortality_gompertz_a=a), pop)[1] - cdr
+        except ConfigError as e:
+            if e.field != "population.share_80_plus":
+                raise
+            return 1e3
+
+    d, old = cfg.demography, cfg.population.old_age
+    top = (MAX_OLD_AGE_HAZARD - d.mortality_makeham) / math.exp(d.mortality_gompertz_b * old)
+    if not gap(1e-9) < 0 < gap(top):
+        raise ConfigError(cfg.source, "demography.vital_rates_observed", True,
+                          f"no Gompertz level up to {top:.3g} gives the observed {cdr} deaths per 1 000 of {year} "
+                          f"with mortality_makeham = {d.mortality_makeham} and mortality_gompertz_b = "
+                          f"{d.mortality_gompertz_b}")
+    a = brentq(gap, 1e-9, top, xtol=1e-12)
+    tfr = cbr / expected_vital_rates(geo, demography(mortality_gompertz_a=a, fertility_rate=1.0), pop)[0]
+    return cfg.with_overrides({"demography.mortality_gompertz_a": a, "demography.fertility_rate": tfr},
+                              "demography.vital_rates_observed")
+
+
 def birth_probability(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndarray:
     """Yearly birth probability per member aged 20-39, per district: TFR / 40 (20 fertile years, half of
     adults are women) × the district's 2010 children (0-14) per resident aged 15-64 relative to the city's
@@ -411,7 +498,6 @@ def synthesize(geo: Geography, cfg: Config, rng: np.random.Generator,
     pop = geo.population(year)
     if not np.all(np.isfinite(pop)):
         missing = list(geo.codes[~np.isfinite(pop)])
-        from migration_abm.errors import ConfigError
         raise ConfigError(cfg.source, "run.start_year", year, f"census pop_{year} missing for districts {missing}")
     p = cfg.population
     K = p.max_household_size
