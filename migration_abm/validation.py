@@ -139,6 +139,15 @@ def score_prediction(test: str, method: str, role: str, year: int, level: str, p
 # the model
 # --------------------------------------------------------------------------------------------------
 
+def without_later_fits(config: Any, start_year: int, fitted_until: int | None) -> Any:
+    """``config`` for a test from ``start_year`` by a posterior fitted up to ``fitted_until``: the configs'
+    fertility trend, fitted to the birth rates after 2020 (calibrated_2020.toml), is dropped (fertility
+    held at the base year's rate) when the posterior saw nothing after the start; otherwise unchanged."""
+    if fitted_until is None or fitted_until > start_year or not config.demography.fertility_trend:
+        return config
+    return config.with_overrides({"demography.fertility_trend": 0.0}, f"validate [posterior fitted to <= {fitted_until}]")
+
+
 def run_model(config: Any, start_year: int, until: int, replicates: int, obs: Observations,
               posterior: str | Path | None = None) -> tuple[np.ndarray, list]:
     """District populations [replicate, year, district] of ``replicates`` runs from ``start_year``.
@@ -267,6 +276,7 @@ def validate(config: Any, out_dir: str | Path, replicates: int = 5, *, fit_until
         model_pop = years = None
         if replicates > 0:
             cfg = forward_config if test.name == "forward" and forward_config is not None else config
+            cfg = without_later_fits(cfg, test.start_year, fit_until if posterior is not None else None)
             model_pop, runs = run_model(cfg, test.start_year, max(until, 2023 if test.name == "temporal" else until),
                                         replicates, truth, posterior)
             years = runs[0].years

@@ -107,6 +107,33 @@ def test_distance_by_hand() -> None:
     assert distance(err, {"zones": 0.0}) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_vital_targets_read_rates_up_to_the_cut_off_and_score_the_rate_difference() -> None:
+    """With the vital group the city's crude birth and death rates after the start up to fit_until are
+    targets (2021, 2022 from 2020 to 2023; none before 2012 from 2010 to 2013 but 2012, 2013); the error
+    is (simulated − observed rate) / 1 000 over the mean of the year's two populations."""
+    obs = Observations.load()
+    kinds = [(t.kind, t.year) for t in build_targets(obs, 2020, 2023, vital=True)]
+    assert [k for k in kinds if k[0].endswith("_rate")] == [
+        ("birth_rate", 2021), ("birth_rate", 2022), ("death_rate", 2021), ("death_rate", 2022)]
+    assert not any(t.kind.endswith("_rate") for t in build_targets(obs, 2020, 2023))
+    early = build_targets(obs, 2010, 2013, vital=True)
+    assert sorted({t.year for t in early if t.kind == "birth_rate"}) == [2012, 2013]
+    targets = [t for t in build_targets(obs, 2020, 2022, vital=True) if t.kind.endswith("_rate")]
+    years = np.array([2020, 2021, 2022])
+    pop = np.full((3, 2), 500.0)  # two districts, 1 000 persons every year
+    births = np.array([[0, 0], [3.0, 3.5], [2.0, 4.0]])  # 6.5 and 6.0 per 1 000
+    deaths = np.array([[0, 0], [4.0, 4.0], [5.0, 3.0]])  # 8.0 and 8.0 per 1 000
+    err = target_errors(pop, years, None, targets, {"births": births, "deaths": deaths})
+    assert err["birth_rate_2021"][0] == pytest.approx((6.5 - 6.49) / 1000)
+    assert err["birth_rate_2022"][0] == pytest.approx((6.0 - 5.98) / 1000)
+    assert err["death_rate_2022"][0] == pytest.approx((8.0 - 8.09) / 1000)
+    both = {**err, "city_2022": np.array([0.01])}  # the vital weight applies to both rate kinds
+    squares = [e[0] ** 2 for e in err.values()]
+    assert distance(both, {"vital": 2.0}) == pytest.approx(np.sqrt((2 * sum(squares) + 1e-4) / (2 * len(squares) + 1)))
+    with pytest.raises(ValueError, match="need the births"):
+        target_errors(pop, years, None, targets)
+
+
 def _spec(tmp_path: Path, **extra: str) -> Path:
     body = {"base": f'"{ROOT / "configs/hindcast_2010.toml"}"', "seed": "4", "particles": "4", "generations": "2",
             "max_batches": "2"}

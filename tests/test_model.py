@@ -154,6 +154,77 @@ def test_base_year_age_structure_and_household_size(run: Results) -> None:
     assert run.arrays["population"][0].sum() / hh == pytest.approx(2.70, abs=0.05)
 
 
+def test_vital_rates_are_the_base_years_else_the_latest_earlier_ones() -> None:
+    """2020 is observed; 2010 takes 2009 (not 2012 or 2013); 2000, before any, takes the earliest (2006)."""
+    from migration_abm.observations import Observations
+
+    obs = Observations.load()
+    assert obs.vital_rates(2020) == (pytest.approx(7.47), pytest.approx(7.70), 2020)
+    assert obs.vital_rates(2010) == (pytest.approx(9.9), pytest.approx(6.2), 2009)
+    assert obs.vital_rates(2011) == obs.vital_rates(2010)
+    assert obs.vital_rates(2000)[2] == 2006
+
+
+def test_share_80_plus_tilts_the_old_age_band_smoothly_and_keeps_its_total() -> None:
+    """The old-age band keeps its share, holds the configured 80+ share (a district its scaled share),
+    and still falls with age from 65 on (no step at 80); 0 leaves the survival curve alone."""
+    from migration_abm.config import Config
+    from migration_abm.population import age_pmf, death_hazard
+
+    c = Config().with_overrides({"population.old_age": 60, "population.share_65_plus": 0.2187,
+                                 "population.share_0_14": 0.1591, "population.share_80_plus": 0.0298})
+    p = age_pmf(c)
+    assert p.sum() == pytest.approx(1.0) and p[60:].sum() == pytest.approx(0.2187)
+    assert p[80:].sum() == pytest.approx(0.0298, rel=1e-6)
+    assert np.all(np.diff(p[65:]) < 0)
+    q = age_pmf(c, 0.2, 0.1)  # a district with half the city's old-age share: half its 80+ share
+    assert q[80:].sum() == pytest.approx(0.0298 * 0.1 / 0.2187, rel=1e-6)
+    plain = age_pmf(c.with_overrides({"population.share_80_plus": 0.0}))
+    surv = np.exp(-np.cumsum(death_hazard(c, np.arange(60, 101))))
+    np.testing.assert_allclose(plain[60:], 0.2187 * surv / surv.sum())
+    assert plain[80:].sum() > 0.04  # the survival curve alone: about a quarter of the 60+ at 80+
+
+
+def test_observed_vital_rates_set_the_first_years_births_and_deaths() -> None:
+    """With demography.vital_rates_observed the first simulated year's crude rates are the observed ones
+    of the base year (2020: 7.47 / 7.70 per 1 000), within the sampling noise of a small run; the run's
+    config stays as given and records the solved levels beside it."""
+    res = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0}), seed=5)
+    pop = res.arrays["population"].sum(axis=1)
+    mid = (pop[0] + pop[1]) / 2
+    assert 1000 * res.arrays["births"][1].sum() / mid == pytest.approx(7.47, rel=0.04)
+    assert 1000 * res.arrays["deaths"][1].sum() / mid == pytest.approx(7.70, rel=0.04)
+    assert "vital_rates_observed = true" in res.config_toml
+    assert res.attrs["mortality_gompertz_a"] != load_config(CONFIGS / "baseline.toml").demography.mortality_gompertz_a
+    off = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0,
+                                      "demography.vital_rates_observed": False}), seed=5)
+    assert 1000 * off.arrays["deaths"][1].sum() / mid > 9.0  # the default levels: far more deaths
+
+
+def test_fertility_trend_scales_births_and_stops_at_its_last_year() -> None:
+    """Year y's fertility is the base rate × (1 + trend)^(min(y, until) − start): with the same seed, a
+    trend of −30 % cuts the first year's births to 0.7 and the second's to 0.49, and is held after."""
+    from migration_abm.model import MigrationModel
+
+    over = {"run.end_year": 2024, "run.households_per_agent": 500.0}
+    base = MigrationModel(cfg("baseline", **over), rng=2)
+    low = MigrationModel(cfg("baseline", **over, **{"demography.fertility_trend": -0.3,
+                                                     "demography.fertility_trend_until": 2022}), rng=2)
+    ratios = []
+    for _ in range(4):
+        base.step()
+        low.step()
+        ratios.append(low.counts["births"].sum() / base.counts["births"].sum())
+    np.testing.assert_allclose(ratios, [0.7, 0.49, 0.49, 0.49], rtol=0.1)
+
+
+def test_vital_rates_observed_refuses_a_mortality_that_cannot_reach_them() -> None:
+    with pytest.raises(InputError, match=r"demography\.vital_rates_observed = True: no Gompertz level"):
+        MigrationModel(cfg("baseline", **{"run.end_year": 2021, "demography.mortality_makeham": 0.02}), rng=1)
+    with pytest.raises(InputError, match=r"population\.share_80_plus = 0\.3: must be below share_65_plus"):
+        cfg("baseline", **{"run.end_year": 2021, "population.share_80_plus": 0.3})
+
+
 def test_district_age_shares_follow_the_2010_table_and_its_stated_imputation() -> None:
     """Read districts keep their 2010 shares, the others of their region take the region's pooled shares,
     the main city the residual, so the 38 districts sum to the municipal row; scaled to a base year's city

@@ -234,3 +234,16 @@ def test_attractiveness_cv_scores_terms_against_zero_change() -> None:
         g[m] -= g[m & ok].mean()
     assert zero["LOO RMSE 2000-10"] == pytest.approx(np.sqrt(np.mean(g[ok] ** 2)))
     assert len(tab) == 6 and (tab["LOO RMSE 2000-10"].dropna() > 0).all()
+
+
+def test_a_posterior_fitted_before_the_start_never_uses_the_later_fertility_trend() -> None:
+    """The forward test from 2020 with a ≤ 2013 posterior holds fertility at 2020's rate (the packaged
+    trend is fitted to 2021-2022 births); a posterior fitted to 2023, or no posterior, keeps the config's."""
+    from migration_abm.config import load_config
+    from migration_abm.validation import without_later_fits
+
+    cfg = load_config(ROOT / "configs" / "baseline.toml", {"demography.fertility_trend": -0.1})
+    assert without_later_fits(cfg, 2020, 2013).demography.fertility_trend == 0.0
+    assert without_later_fits(cfg, 2020, 2020).demography.fertility_trend == 0.0
+    assert without_later_fits(cfg, 2020, 2023).demography.fertility_trend == -0.1
+    assert without_later_fits(cfg, 2020, None) is cfg
