@@ -80,8 +80,8 @@ def build_targets(obs: Observations, start_year: int, fit_until: int, vital: boo
 
 def target_errors(pop: np.ndarray, years: np.ndarray, geo: Any, targets: list[Target],
                   events: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Errors per target (``kind_year`` → array) of populations [..., year, district]; the rate targets
-    read ``events['births']`` / ``events['deaths']`` (same shape) over the mean of the year's two populations."""
+    """Errors per target (``kind_year``, the rates ``vital_kind_year`` → array) of populations
+    [..., year, district]; the rate targets read ``events['births']`` / ``events['deaths']`` (same shape) over the mean of the year's two populations."""
     out = {}
     for t in targets:
         i = int(np.flatnonzero(years == t.year)[0])
@@ -91,7 +91,7 @@ def target_errors(pop: np.ndarray, years: np.ndarray, geo: Any, targets: list[Ta
                 raise ValueError("rate targets need the births and deaths")
             n = events[t.kind.replace("_rate", "s")][..., i, :].sum(axis=-1, keepdims=True)
             rate = 1000 * n / ((sim + pop[..., i - 1, :]).sum(axis=-1, keepdims=True) / 2)
-            out[f"{t.kind}_{t.year}"] = (rate - t.observed) / 1000
+            out[f"vital_{t.kind}_{t.year}"] = (rate - t.observed) / 1000
             continue
         if t.kind == "districts":
             rel = sim[..., t.mask] / t.observed[t.mask] - 1
@@ -107,8 +107,7 @@ def distance(errors: dict[str, np.ndarray], weights: dict[str, float]) -> np.nda
     """Root of the weighted mean (over target groups) of each group's mean squared relative error."""
     num, den = 0.0, 0.0
     for key, rel in errors.items():
-        group = key.split("_")[0]
-        w = weights.get("vital" if group in ("birth", "death") else group, 1.0)
+        w = weights.get(key.split("_")[0], 1.0)
         num = num + w * np.mean(np.square(rel), axis=-1)
         den += w
     return np.sqrt(num / den)

@@ -243,11 +243,13 @@ def _old_age_shape(old: int, makeham: float, gompertz_a: float, gompertz_b: floa
     population whose cohorts grow by r a year, with r set so a share ``over_80`` of the band is 80+
     (r = 0, the survival curve alone, when ``over_80`` is 0); None if no r in [−2, 5] reaches it."""
     ages = np.arange(old, AGE_MAX + 1)
-    surv = np.exp(-np.cumsum(makeham + gompertz_a * np.exp(gompertz_b * ages)))
+    surv = np.exp(-np.cumsum(_hazard(makeham, gompertz_a, gompertz_b, ages)))
 
     def tilted(r: float) -> np.ndarray:
         w = surv * np.exp(-r * (ages - old))
-        return w / w.sum()
+        w /= w.sum()
+        w.flags.writeable = False  # (cached: shared by every caller)
+        return w
 
     if not over_80:
         return tilted(0.0)
@@ -264,7 +266,18 @@ def _old_age_shape(old: int, makeham: float, gompertz_a: float, gompertz_b: floa
 def death_hazard(cfg: Config, ages: np.ndarray) -> np.ndarray:
     """Gompertz-Makeham annual death hazard by age."""
     d = cfg.demography
-    return d.mortality_makeham + d.mortality_gompertz_a * np.exp(d.mortality_gompertz_b * ages)
+    return _hazard(d.mortality_makeham, d.mortality_gompertz_a, d.mortality_gompertz_b, ages)
+
+
+def _hazard(makeham: float, gompertz_a: float, gompertz_b: float, ages: np.ndarray) -> np.ndarray:
+    return makeham + gompertz_a * np.exp(gompertz_b * ages)
+
+
+def death_probability(cfg: Config) -> np.ndarray:
+    """Probability of dying in a year by the age reached in it (index 0..AGE_MAX + 1; 1 past AGE_MAX)."""
+    q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
+    q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
+    return q
 
 
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
@@ -424,9 +437,7 @@ def expected_vital_rates(geo: Geography, cfg: Config, pop: np.ndarray) -> tuple[
     ``pop`` has in expectation: deaths over each district's age distribution after a year's ageing, births
     of the members then aged 20-39 (households with no free slot are ignored)."""
     pmf = _district_pmfs(geo, cfg, pop)
-    q = 1.0 - np.exp(-death_hazard(cfg, np.arange(1, AGE_MAX + 2)))
-    q[-1] = 1.0
-    deaths = pop @ (pmf @ q)
+    deaths = pop @ (pmf @ death_probability(cfg)[1:])  # (age a now dies at the age a + 1 it reaches)
     births = (pop * pmf[:, 19:39].sum(axis=1)) @ birth_probability(geo, cfg, pop)
     return 1000 * births / pop.sum(), 1000 * deaths / pop.sum()
 
@@ -601,8 +612,7 @@ def _give_every_household_an_adult(ages: np.ndarray, rng: np.random.Generator, s
 def age_and_die(hh: Households, cfg: Config, rng: np.random.Generator, n_districts: int) -> np.ndarray:
     """Age every member one year and remove those who die (one uniform per member, row-major);
     returns deaths (persons) per district."""
-    q = 1.0 - np.exp(-death_hazard(cfg, np.arange(AGE_MAX + 2)))
-    q[AGE_MAX + 1:] = 1.0  # nobody lives past AGE_MAX
+    q = death_probability(cfg)
     counts = hh.counts()
     u = rng.random(out=hh.scratch(2, int(counts["size"].sum(dtype=np.int64))))
     out = np.zeros(n_districts)

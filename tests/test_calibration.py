@@ -124,9 +124,9 @@ def test_vital_targets_read_rates_up_to_the_cut_off_and_score_the_rate_differenc
     births = np.array([[0, 0], [3.0, 3.5], [2.0, 4.0]])  # 6.5 and 6.0 per 1 000
     deaths = np.array([[0, 0], [4.0, 4.0], [5.0, 3.0]])  # 8.0 and 8.0 per 1 000
     err = target_errors(pop, years, None, targets, {"births": births, "deaths": deaths})
-    assert err["birth_rate_2021"][0] == pytest.approx((6.5 - 6.49) / 1000)
-    assert err["birth_rate_2022"][0] == pytest.approx((6.0 - 5.98) / 1000)
-    assert err["death_rate_2022"][0] == pytest.approx((8.0 - 8.09) / 1000)
+    assert err["vital_birth_rate_2021"][0] == pytest.approx((6.5 - 6.49) / 1000)
+    assert err["vital_birth_rate_2022"][0] == pytest.approx((6.0 - 5.98) / 1000)
+    assert err["vital_death_rate_2022"][0] == pytest.approx((8.0 - 8.09) / 1000)
     both = {**err, "city_2022": np.array([0.01])}  # the vital weight applies to both rate kinds
     squares = [e[0] ** 2 for e in err.values()]
     assert distance(both, {"vital": 2.0}) == pytest.approx(np.sqrt((2 * sum(squares) + 1e-4) / (2 * len(squares) + 1)))
