@@ -448,20 +448,36 @@ def with_observed_vital_rates(geo: Geography, cfg: Config) -> Config:
     year; :meth:`Observations.vital_rates`), when ``demography.vital_rates_observed``; else ``cfg``."""
     if not cfg.demography.vital_rates_observed:
         return cfg
-    from scipy.optimize import brentq
-
     from migration_abm.observations import Observations
 
     year = cfg.run.start_year
     cbr, cdr, _ = Observations.load(geo).vital_rates(year)
     pop = geo.population(year)
+    key = (year, cdr, pop.tobytes(), tuple(geo.codes), repr(cfg.data), repr(cfg.population),
+           cfg.demography.mortality_makeham, cfg.demography.mortality_gompertz_b)
+    if key not in _GOMPERTZ_LEVELS:  # (a calibration sets up thousands of models that differ elsewhere)
+        if len(_GOMPERTZ_LEVELS) >= 64:
+            _GOMPERTZ_LEVELS.clear()
+        _GOMPERTZ_LEVELS[key] = _gompertz_level(geo, cfg, pop, cdr)
+    a = _GOMPERTZ_LEVELS[key]
+    unit = replace(cfg, demography=replace(cfg.demography, mortality_gompertz_a=a, fertility_rate=1.0))
+    tfr = cbr / expected_vital_rates(geo, unit, pop)[0]
+    return cfg.with_overrides({"demography.mortality_gompertz_a": a, "demography.fertility_rate": tfr},
+                              "demography.vital_rates_observed")
 
-    def demography(**values: float) -> Config:  # (unvalidated: only for the expected rates)
-        return replace(cfg, demography=replace(cfg.demography, **values))
+
+_GOMPERTZ_LEVELS: dict[tuple, float] = {}
+
+
+def _gompertz_level(geo: Geography, cfg: Config, pop: np.ndarray, cdr: float) -> float:
+    """The ``mortality_gompertz_a`` at which the base residents ``pop`` have ``cdr`` expected deaths per
+    1 000 in the first year (it depends only on the age structure and the other mortality terms)."""
+    from scipy.optimize import brentq
 
     def gap(a: float) -> float:  # (a level at which no old-age shape holds share_80_plus is too high)
+        unvalidated = replace(cfg, demography=replace(cfg.demography, mortality_gompertz_a=a))
         try:
-            return expected_vital_rates(geo, demography(mortality_gompertz_a=a), pop)[1] - cdr
+            return expected_vital_rates(geo, unvalidated, pop)[1] - cdr
         except ConfigError as e:
             if e.field != "population.share_80_plus":
                 raise
@@ -471,13 +487,10 @@ def with_observed_vital_rates(geo: Geography, cfg: Config) -> Config:
     top = (MAX_OLD_AGE_HAZARD - d.mortality_makeham) / math.exp(d.mortality_gompertz_b * old)
     if not gap(1e-9) < 0 < gap(top):
         raise ConfigError(cfg.source, "demography.vital_rates_observed", True,
-                          f"no Gompertz level up to {top:.3g} gives the observed {cdr} deaths per 1 000 of {year} "
-                          f"with mortality_makeham = {d.mortality_makeham} and mortality_gompertz_b = "
-                          f"{d.mortality_gompertz_b}")
-    a = brentq(gap, 1e-9, top, xtol=1e-12)
-    tfr = cbr / expected_vital_rates(geo, demography(mortality_gompertz_a=a, fertility_rate=1.0), pop)[0]
-    return cfg.with_overrides({"demography.mortality_gompertz_a": a, "demography.fertility_rate": tfr},
-                              "demography.vital_rates_observed")
+                          f"no Gompertz level up to {top:.3g} gives the observed {cdr} deaths per 1 000 of "
+                          f"{cfg.run.start_year} with mortality_makeham = {d.mortality_makeham} and "
+                          f"mortality_gompertz_b = {d.mortality_gompertz_b}")
+    return float(brentq(gap, 1e-9, top, xtol=1e-12))
 
 
 def birth_probability(geo: Geography, cfg: Config, pop: np.ndarray) -> np.ndarray:
