@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -50,14 +51,31 @@ def census_years(table: pd.DataFrame) -> list[int]:
     return sorted(int(m.group(1)) for c in table.columns if (m := _POP_COL.match(str(c))))
 
 
+def file_stamp(path: Path) -> tuple[str, bytes]:
+    """The resolved path and a digest of the bytes of ``path`` — the key under which a parsed input file
+    is memoised per process (a sweep sets up thousands of models from the same tables; a file rewritten
+    within one clock tick keeps its modification time, so the content is hashed); ``("", b"")`` when it
+    cannot be read, so the read itself reports why."""
+    try:
+        return str(path.resolve()), hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+    except (OSError, ValueError):
+        return "", b""
+
+
 def load_districts(path: str | Path | None = None) -> pd.DataFrame:
     """Read and validate a district table (the packaged Chongqing one by default).
 
     Any ``pop_YYYY`` column is a census year; ``pop_YYYY_imputed`` flags imputed values. Rows with a
-    missing census value keep NaN (the 2000 census lacks 7 districts).
+    missing census value keep NaN (the 2000 census lacks 7 districts). Parsed once per file version
+    (:func:`file_stamp`); each call gets its own copy.
     """
     path = Path(path) if path is not None else data_path("chongqing_districts.csv")
-    src = str(path)
+    return _read_districts(str(path), file_stamp(path)).copy()
+
+
+@lru_cache(maxsize=8)
+def _read_districts(src: str, stamp: tuple[str, bytes]) -> pd.DataFrame:
+    path = Path(src)
     if "\x00" in src:
         raise InputError(src, "file", src, "not a valid path (NUL byte)")
     if path.is_dir():
@@ -131,9 +149,15 @@ def load_districts(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def read_boundaries(path: str | Path | None = None) -> dict[str, list[list[np.ndarray]]]:
-    """District polygons from GeoJSON: code -> list of polygons, each a list of rings (n x 2 lon/lat)."""
+    """District polygons from GeoJSON: code -> list of polygons, each a list of rings (n x 2 lon/lat),
+    read-only arrays parsed once per file version (:func:`file_stamp`)."""
     path = Path(path) if path is not None else data_path("chongqing_districts.geojson")
-    src = str(path)
+    return dict(_read_boundaries(str(path), file_stamp(path)))
+
+
+@lru_cache(maxsize=8)
+def _read_boundaries(src: str, stamp: tuple[str, bytes]) -> dict[str, list[list[np.ndarray]]]:
+    path = Path(src)
     if "\x00" in src:
         raise InputError(src, "file", src, "not a valid path (NUL byte)")
     if Path(path).is_dir():
@@ -161,6 +185,8 @@ def read_boundaries(path: str | Path | None = None) -> dict[str, list[list[np.nd
                             for poly in rings):
             raise InputError(src, f"features[{i}].geometry.coordinates", code,
                              "rings must be lists of at least 3 finite [lon, lat] points")
+        for ring in (r for poly in rings for r in poly):
+            ring.flags.writeable = False  # (shared by every caller)
         out[code] = rings
     return out
 

@@ -9,6 +9,7 @@ geography it hands out carries no population column, so nothing after the cut-of
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from migration_abm.errors import InputError
-from migration_abm.geography import ZONES, Geography, census_years, data_path
+from migration_abm.geography import ZONES, Geography, census_years, data_path, file_stamp
 
 DISTRICT = "district_population"
 COLUMNS = ("kind", "year", "area", "value", "imputed", "source")
@@ -25,8 +26,15 @@ _DATED_PREFIXES = ("pop_", "urban_", "rural_")
 
 
 def load_observed(path: str | Path | None = None) -> pd.DataFrame:
-    """The long table of non-district observations (kind, year, area, value, unit, use, source)."""
+    """The long table of non-district observations (kind, year, area, value, unit, use, source), parsed
+    once per file version (:func:`~migration_abm.geography.file_stamp`); each call gets its own copy."""
     path = Path(path) if path is not None else data_path("observed_chongqing.csv")
+    return _read_observed(str(path), file_stamp(path)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _read_observed(src: str, stamp: tuple[str, bytes]) -> pd.DataFrame:
+    path = Path(src)
     try:
         table = pd.read_csv(path)
     except FileNotFoundError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -389,21 +389,39 @@ def age_shares_2010(geo: Geography, asked_by: tuple[str, str, object] = ("config
     districts, and the main city (no district known) the residual of the municipal row (DATA.md §9).
     A region table without ``pop_2010`` or without any of those districts is refused, naming ``asked_by``
     (source, field, value of the option that asked for the table)."""
-    def refuse(reason: str) -> ConfigError:
-        return ConfigError(*asked_by, reason)
+    if "pop_2010" not in geo.districts.columns:
+        raise ConfigError(*asked_by, "needs the region table's pop_2010 column (the 2010 district age "
+                          "table weights by it)")
+    pop, region = geo.districts["pop_2010"].to_numpy(float), geo.region_index
+    shares, imputed = _age_shares_2010(_Keyed((tuple(geo.codes), pop.tobytes(), region.tobytes()),
+                                              (geo.codes, pop, region)))
+    if shares is None:
+        raise ConfigError(*asked_by, "no district of the region table is in chongqing_age_2010_districts.csv "
+                          "(Chongqing's 2010 age tables); set it off for another region table")
+    return shares.copy(), imputed.copy()
 
+
+@dataclass(frozen=True)
+class _Keyed:
+    """The arguments of a memoised function, hashed and compared by ``key`` alone: a key that names
+    everything the result depends on, and the (unhashable) objects to compute it from."""
+
+    key: tuple
+    args: tuple = field(compare=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _age_shares_2010(inputs: _Keyed) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """:func:`age_shares_2010` for district ``codes``, 2010 residents ``pop`` and ``region`` indices;
+    (None, None) when no district is in the age table."""
+    codes, pop, region = inputs.args
     t = _age_table_2010()
     city = t[t.code == "500000"].iloc[0]
-    known = t[t.code != "500000"].set_index("code").reindex(geo.codes)
-    if "pop_2010" not in geo.districts.columns:
-        raise refuse("needs the region table's pop_2010 column (the 2010 district age table weights by it)")
+    known = t[t.code != "500000"].set_index("code").reindex(codes)
     if not known.share_0_14.notna().any():
-        raise refuse("no district of the region table is in chongqing_age_2010_districts.csv (Chongqing's "
-                     "2010 age tables); set it off for another region table")
-    pop = geo.districts["pop_2010"].to_numpy(float)
+        return None, None
     counts = np.stack([(known[c] / 100 * pop).to_numpy(float, copy=True) for c in ("share_0_14", "share_65p")])
     imputed = ~np.isfinite(counts[0])
-    region = geo.region_index
     for r in np.unique(region):
         m, k = region == r, (region == r) & ~imputed
         if k.any():  # the region's known districts' pooled shares
@@ -453,26 +471,23 @@ def with_observed_vital_rates(geo: Geography, cfg: Config) -> Config:
     year = cfg.run.start_year
     cbr, cdr, _ = Observations.load(geo).vital_rates(year)
     pop = geo.population(year)
-    key = (year, cdr, pop.tobytes(), tuple(geo.codes), repr(cfg.data), repr(cfg.population),
-           cfg.demography.mortality_makeham, cfg.demography.mortality_gompertz_b)
-    if key not in _GOMPERTZ_LEVELS:  # (a calibration sets up thousands of models that differ elsewhere)
-        if len(_GOMPERTZ_LEVELS) >= 64:
-            _GOMPERTZ_LEVELS.clear()
-        _GOMPERTZ_LEVELS[key] = _gompertz_level(geo, cfg, pop, cdr)
-    a = _GOMPERTZ_LEVELS[key]
+    d = cfg.demography  # (a calibration sets up thousands of models that differ in behaviour only)
+    a = _gompertz_level(_Keyed((year, cdr, pop.tobytes(), tuple(geo.codes), repr(cfg.data),
+                                repr(cfg.population), d.mortality_makeham, d.mortality_gompertz_b),
+                               (geo, cfg, pop, cdr)))
     unit = replace(cfg, demography=replace(cfg.demography, mortality_gompertz_a=a, fertility_rate=1.0))
     tfr = cbr / expected_vital_rates(geo, unit, pop)[0]
     return cfg.with_overrides({"demography.mortality_gompertz_a": a, "demography.fertility_rate": tfr},
                               "demography.vital_rates_observed")
 
 
-_GOMPERTZ_LEVELS: dict[tuple, float] = {}
-
-
-def _gompertz_level(geo: Geography, cfg: Config, pop: np.ndarray, cdr: float) -> float:
+@functools.lru_cache(maxsize=64)
+def _gompertz_level(inputs: _Keyed) -> float:
     """The ``mortality_gompertz_a`` at which the base residents ``pop`` have ``cdr`` expected deaths per
     1 000 in the first year (it depends only on the age structure and the other mortality terms)."""
     from scipy.optimize import brentq
+
+    geo, cfg, pop, cdr = inputs.args
 
     def gap(a: float) -> float:  # (a level at which no old-age shape holds share_80_plus is too high)
         unvalidated = replace(cfg, demography=replace(cfg.demography, mortality_gompertz_a=a))

@@ -239,6 +239,17 @@ def test_bad_csv_names_file_row_column(tmp_path, case, overrides, field, value):
     assert str(path) in msg and field in msg and value in msg and "\n" not in msg
 
 
+def test_a_parsed_table_is_reused_but_never_stale_or_shared(tmp_path):
+    """The parse is memoised on the file's content: a same-size rewrite (same clock tick, same length) is
+    read anew, and a caller editing its table does not change the next caller's."""
+    path = _small_table(tmp_path, pop_2010=["1000", "400", "200"])
+    first = load_districts(path)
+    first.loc[0, "pop_2010"] = -1.0
+    assert load_districts(path)["pop_2010"].tolist() == [1000, 400, 200]
+    _small_table(tmp_path, pop_2010=["1000", "400", "300"])
+    assert load_districts(path)["pop_2010"].tolist() == [1000, 400, 300]
+
+
 def test_bad_csv_row_is_the_file_line(tmp_path):
     """'row N' is the line number in the file (header = line 1), so users can jump to it."""
     path = _small_table(tmp_path, pop_2010=["1000", "400", "x"])
