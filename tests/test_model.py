@@ -187,9 +187,10 @@ def test_share_80_plus_tilts_the_old_age_band_smoothly_and_keeps_its_total() -> 
 
 def test_observed_vital_rates_set_the_first_years_births_and_deaths() -> None:
     """With demography.vital_rates_observed the first simulated year's crude rates are the observed ones
-    of the base year (2020: 7.47 / 7.70 per 1 000), within the sampling noise of a small run; the run's
-    config stays as given and records the solved levels beside it."""
-    res = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0}), seed=5)
+    of the base year (2020: 7.47 / 7.70 per 1 000) when no fertility trend applies, within the sampling noise
+    of a small run; the run's config stays as given and records the solved levels beside it."""
+    res = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0,
+                                      "demography.fertility_trend": 0.0}), seed=5)
     pop = res.arrays["population"].sum(axis=1)
     mid = (pop[0] + pop[1]) / 2
     assert 1000 * res.arrays["births"][1].sum() / mid == pytest.approx(7.47, rel=0.04)
@@ -199,6 +200,9 @@ def test_observed_vital_rates_set_the_first_years_births_and_deaths() -> None:
     off = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0,
                                       "demography.vital_rates_observed": False}), seed=5)
     assert 1000 * off.arrays["deaths"][1].sum() / mid > 9.0  # the default levels: far more deaths
+    trend = load_config(CONFIGS / "baseline.toml").demography.fertility_trend  # the packaged, fitted trend
+    packaged = simulate(cfg("baseline", **{"run.end_year": 2021, "run.households_per_agent": 200.0}), seed=5)
+    assert 1000 * packaged.arrays["births"][1].sum() / mid == pytest.approx(7.47 * (1 + trend), rel=0.04)
 
 
 def test_fertility_trend_scales_births_and_stops_at_its_last_year() -> None:
@@ -207,7 +211,7 @@ def test_fertility_trend_scales_births_and_stops_at_its_last_year() -> None:
     from migration_abm.model import MigrationModel
 
     over = {"run.end_year": 2024, "run.households_per_agent": 500.0}
-    base = MigrationModel(cfg("baseline", **over), rng=2)
+    base = MigrationModel(cfg("baseline", **over, **{"demography.fertility_trend": 0.0}), rng=2)
     low = MigrationModel(cfg("baseline", **over, **{"demography.fertility_trend": -0.3,
                                                      "demography.fertility_trend_until": 2022}), rng=2)
     ratios = []
