@@ -280,6 +280,24 @@ def death_probability(cfg: Config) -> np.ndarray:
     return q
 
 
+def _observed_city(geo: Geography, reading: str, year: int) -> float | tuple[float, float, int]:
+    """``Observations.load(geo).<reading>(year)`` for a city-wide reading (``city_urbanisation``,
+    ``vital_rates``): it reads only the packaged observed-totals table, so it is memoised per that file's
+    content and the year (every model set-up asks for it)."""
+    from migration_abm.geography import data_path, file_stamp
+
+    stamp = file_stamp(data_path("observed_chongqing.csv"))
+    return _observed_city_reading(_Keyed((stamp, reading, int(year)), (geo,)))
+
+
+@functools.lru_cache(maxsize=32)
+def _observed_city_reading(inputs: _Keyed) -> float | tuple[float, float, int]:
+    from migration_abm.observations import Observations
+
+    (geo,), (_, reading, year) = inputs.args, inputs.key
+    return getattr(Observations.load(geo), reading)(year)
+
+
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
     """Urban share per district at ``year``, then shifted by one common logit offset when
     ``population.urban_share_city`` (or ``urban_share_city_observed``) fixes the city-wide share; the
@@ -311,9 +329,7 @@ def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:
                     share[m] = 1 / (1 + np.exp(-(_logit(region[m]) + dev)))
     target = cfg.population.urban_share_city
     if cfg.population.urban_share_city_observed:
-        from migration_abm.observations import Observations
-
-        target = Observations.load(geo).city_urbanisation(year)
+        target = _observed_city(geo, "city_urbanisation", year)
     if target:
         from scipy.optimize import brentq
 
@@ -341,14 +357,19 @@ def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:
     − resident_year) of the districts with unit rows, the two eco wings' aggregate gaps spread over their
     districts ∝ resident population (documented assumption, DATA.md). Districts without data: no stock.
     """
-    import pandas as pd
+    resident = geo.population(year)
+    key = (tuple(geo.codes), resident.tobytes(), geo.region_index.tobytes())
+    return _migrant_stock_shares(_Keyed(key, (geo, resident))).copy()
 
-    from migration_abm.geography import data_path
 
-    reg = pd.read_csv(data_path("chongqing_registered_2007.csv"), dtype={"code": str})
+@functools.lru_cache(maxsize=16)
+def _migrant_stock_shares(inputs: _Keyed) -> np.ndarray:
+    """:func:`migrant_stock_shares` for the district codes, base-year residents and regions of the key
+    (a calibration sets up thousands of models from the same census)."""
+    geo, resident = inputs.args
+    reg = _registered_2007()
     units = reg[reg.row_type.isin(["unit", "combined_2020_boundary"])].drop_duplicates("code", keep="last")
     registered = (units.set_index("code")["pop_registered_wan"] * 1e4).reindex(geo.codes).to_numpy(float).copy()
-    resident = geo.population(year)
     wings = {"northeast_eco": "渝东北翼", "southeast_eco": "渝东南翼"}
     for region, label in wings.items():
         row = reg[reg.name_zh.str.startswith(label)]
@@ -366,6 +387,16 @@ def migrant_stock_shares(geo: Geography, year: int) -> np.ndarray:
     np.fill_diagonal(out, 0.0)
     out *= (share / np.maximum(out.sum(axis=1), 1e-300))[:, None]
     return out
+
+
+@functools.cache
+def _registered_2007() -> pd.DataFrame:
+    """``chongqing_registered_2007.csv`` (packaged), read once per process."""
+    import pandas as pd
+
+    from migration_abm.geography import data_path
+
+    return pd.read_csv(data_path("chongqing_registered_2007.csv"), dtype={"code": str})
 
 
 @functools.cache
@@ -466,10 +497,8 @@ def with_observed_vital_rates(geo: Geography, cfg: Config) -> Config:
     year; :meth:`Observations.vital_rates`), when ``demography.vital_rates_observed``; else ``cfg``."""
     if not cfg.demography.vital_rates_observed:
         return cfg
-    from migration_abm.observations import Observations
-
     year = cfg.run.start_year
-    cbr, cdr, _ = Observations.load(geo).vital_rates(year)
+    cbr, cdr, _ = _observed_city(geo, "vital_rates", year)
     pop = geo.population(year)
     d = cfg.demography  # (a calibration sets up thousands of models that differ in behaviour only)
     a = _gompertz_level(_Keyed((year, cdr, pop.tobytes(), tuple(geo.codes), repr(cfg.data),

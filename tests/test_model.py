@@ -229,6 +229,26 @@ def test_vital_rates_observed_refuses_a_mortality_that_cannot_reach_them() -> No
         cfg("baseline", **{"run.end_year": 2021, "population.share_80_plus": 0.3})
 
 
+def test_migrant_stocks_are_reused_per_census_but_never_shared() -> None:
+    """The migrant-stock matrix is computed once per district codes, residents and regions: a caller
+    editing its copy does not change the next caller's, and other residents give another matrix."""
+    from dataclasses import replace
+
+    from migration_abm.geography import Geography
+    from migration_abm.population import migrant_stock_shares
+
+    geo = Geography.load()
+    first = migrant_stock_shares(geo, 2010)
+    kept = first.copy()
+    first[:] = -1.0
+    np.testing.assert_array_equal(migrant_stock_shares(geo, 2010), kept)
+    districts = geo.districts.copy()
+    districts.loc[districts.index[0], "pop_2010"] *= 2.0
+    other = migrant_stock_shares(replace(geo, districts=districts), 2010)
+    assert not np.array_equal(other, kept)
+    assert (kept >= 0).all() and kept.sum(axis=1).max() > 0
+
+
 def test_district_age_shares_follow_the_2010_table_and_its_stated_imputation() -> None:
     """Read districts keep their 2010 shares, the others of their region take the region's pooled shares,
     the main city the residual, so the 38 districts sum to the municipal row; scaled to a base year's city
