@@ -534,11 +534,14 @@ def _numeric_fields() -> list[tuple[str, type, float | None, float | None]]:
 
 def _in_range_runs(seed: int, n: int, k: int) -> None:
     """``n`` short runs, each with ``k`` fields set to a bound or a uniform draw inside their range: every
-    one either is refused as a ConfigError or simulates without an exception."""
+    one either is refused as a one-line ConfigError (by the config, or at set-up where only the combination
+    can be checked, e.g. a Makeham term above the observed death rate) or simulates without an exception;
+    most simulate."""
     from migration_abm.config import load_config
     from migration_abm.model import simulate
 
     rng, fields = random.Random(seed), _numeric_fields()
+    simulated = 0
     for _ in range(n):
         sets = ["run.households_per_agent=2000", "run.end_year=2022"]
         for key, tp, lo, hi in rng.sample(fields, k):
@@ -553,8 +556,14 @@ def _in_range_runs(seed: int, n: int, k: int) -> None:
             cfg = load_config(BASE, sets)
         except InputError:
             continue
-        res = simulate(cfg, 1, progress=False)
+        try:
+            res = simulate(cfg, 1, progress=False)
+        except InputError as e:
+            assert "\n" not in str(e) and e.field, sets
+            continue
         assert np.isfinite(res.arrays["population"]).all(), sets
+        simulated += 1
+    assert simulated >= n // 2, f"only {simulated} of {n} in-range configs simulated"
 
 
 def test_fuzz_in_range_values_simulate():
