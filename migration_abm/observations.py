@@ -25,10 +25,15 @@ COLUMNS = ("kind", "year", "area", "value", "imputed", "source")
 _DATED_PREFIXES = ("pop_", "urban_", "rural_")
 
 
+def observed_path(path: str | Path | None = None) -> Path:
+    """The observed-totals table: ``path``, else the packaged ``observed_chongqing.csv``."""
+    return Path(path) if path is not None else data_path("observed_chongqing.csv")
+
+
 def load_observed(path: str | Path | None = None) -> pd.DataFrame:
     """The long table of non-district observations (kind, year, area, value, unit, use, source), parsed
     once per file version (:func:`~migration_abm.geography.file_stamp`); each call gets its own copy."""
-    path = Path(path) if path is not None else data_path("observed_chongqing.csv")
+    path = observed_path(path)
     return _read_observed(str(path), file_stamp(path)).copy()
 
 

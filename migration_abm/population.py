@@ -284,9 +284,10 @@ def _observed_city(geo: Geography, reading: str, year: int) -> float | tuple[flo
     """``Observations.load(geo).<reading>(year)`` for a city-wide reading (``city_urbanisation``,
     ``vital_rates``): it reads only the packaged observed-totals table, so it is memoised per that file's
     content and the year (every model set-up asks for it)."""
-    from migration_abm.geography import data_path, file_stamp
+    from migration_abm.geography import file_stamp
+    from migration_abm.observations import observed_path
 
-    stamp = file_stamp(data_path("observed_chongqing.csv"))
+    stamp = file_stamp(observed_path())
     return _observed_city_reading(_Keyed((stamp, reading, int(year)), (geo,)))
 
 
