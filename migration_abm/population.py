@@ -281,9 +281,8 @@ def death_probability(cfg: Config) -> np.ndarray:
 
 
 def _observed_city(geo: Geography, reading: str, year: int) -> float | tuple[float, float, int]:
-    """``Observations.load(geo).<reading>(year)`` for a city-wide reading (``city_urbanisation``,
-    ``vital_rates``): it reads only the packaged observed-totals table, so it is memoised per that file's
-    content and the year (every model set-up asks for it)."""
+    """A city-wide reading (``city_urbanisation``, ``vital_rates``) of the packaged observed-totals table
+    for ``year``, memoised per that file's content and the year (every model set-up asks for it)."""
     from migration_abm.geography import file_stamp
     from migration_abm.observations import observed_path
 
@@ -293,10 +292,12 @@ def _observed_city(geo: Geography, reading: str, year: int) -> float | tuple[flo
 
 @functools.lru_cache(maxsize=32)
 def _observed_city_reading(inputs: _Keyed) -> float | tuple[float, float, int]:
-    from migration_abm.observations import Observations
+    """The reading on the totals table alone: ``structure_only`` drops the geography's census columns, so
+    the value depends on the key only (a district reading would fail here, never come back stale)."""
+    from migration_abm.observations import Observations, structure_only
 
     (geo,), (_, reading, year) = inputs.args, inputs.key
-    return getattr(Observations.load(geo), reading)(year)
+    return getattr(Observations.load(structure_only(geo)), reading)(year)
 
 
 def base_urban_share(geo: Geography, cfg: Config, year: int) -> np.ndarray:

@@ -249,6 +249,26 @@ def test_migrant_stocks_are_reused_per_census_but_never_shared() -> None:
     assert (kept >= 0).all() and kept.sum(axis=1).max() > 0
 
 
+def test_observed_city_readings_are_memoised_on_the_totals_table_alone() -> None:
+    """The memoised city readings of a set-up do not depend on the census columns of the first caller's
+    geography (the memo keys on the observed file and the year only), and a district reading cannot be
+    served from it."""
+    from dataclasses import replace
+
+    from migration_abm.geography import Geography
+    from migration_abm.observations import Observations
+    from migration_abm.population import _observed_city, _observed_city_reading
+
+    geo = Geography.load()
+    expected = Observations.load(geo).city_urbanisation(2020), Observations.load(geo).vital_rates(2020)
+    _observed_city_reading.cache_clear()
+    odd = replace(geo, districts=geo.districts.assign(pop_2010=1.0, pop_2020=1e12))
+    assert (_observed_city(odd, "city_urbanisation", 2020), _observed_city(odd, "vital_rates", 2020)) == expected
+    assert (_observed_city(geo, "city_urbanisation", 2020), _observed_city(geo, "vital_rates", 2020)) == expected
+    with pytest.raises(InputError, match="district"):
+        _observed_city(geo, "district_population", 2010)
+
+
 def test_district_age_shares_follow_the_2010_table_and_its_stated_imputation() -> None:
     """Read districts keep their 2010 shares, the others of their region take the region's pooled shares,
     the main city the residual, so the 38 districts sum to the municipal row; scaled to a base year's city
