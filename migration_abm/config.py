@@ -156,8 +156,10 @@ class EconomyConfig:
         {"core": 0.75, "expansion": 0.55, "new_development": 0.45, "northeast_eco": 0.5, "southeast_eco": 0.5},
         0.0, 1.0, "assumption: share of urban jobs in services at the base year")
     rural_agriculture_share: float = _p(0.7, 0.0, 1.0, "assumption: share of employed rural households farming")
-    labour_share: float = _p(0.5, 0.0, 1.0, "assumption: wage bill / GDP, turns GDP per capita into wages")
-    skill_wage_premium: list[float] = _p([0.75, 1.0, 1.6], 0.0, None, "assumption: wage relative to middle skill (low, middle, high)")
+    labour_share: float = _p(0.5, 0.05, 1.0, "assumption: wage bill / GDP, turns GDP per capita into wages "
+                                "(>= 0.05: a zero share gives zero wages, whose logarithms the income terms take)")
+    skill_wage_premium: list[float] = _p([0.75, 1.0, 1.6], 0.05, None, "assumption: wage relative to middle skill "
+                                          "(low, middle, high); >= 0.05, as a zero wage has no logarithm")
     employment_rate: float = _p(0.85, 0.0, 1.0, "assumption: initial share of working-age households employed")
     vacancy_rate: float = _p(0.03, 0.0, 1.0, "assumption: initial vacancies as a share of jobs")
     separation_rate: float = _p(0.08, 0.0, 1.0, "assumption: yearly job separation probability")

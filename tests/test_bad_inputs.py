@@ -326,6 +326,8 @@ MAGNITUDE_CASES = {
     "household size cap 2 (was IndexError)": ("population.max_household_size=2", ("population.max_household_size",)),
     "household size 1 (no adults to go round)": ("population.household_size=1.0", ("population.household_size", "adults")),
     "mortality slope 0.3 (age draw was NaN)": ("demography.mortality_gompertz_b=0.3", ("demography.mortality_gompertz_b",)),
+    "labour share 0 (zero wages, log 0 in the income terms)": ("economy.labour_share=0", ("economy.labour_share", ">= 0.05")),
+    "skill premium 0": ("economy.skill_wage_premium=[0.0, 1.0, 1.6]", ("economy.skill_wage_premium", ">= 0.05")),
     "district GDP year without data": ("economy.district_gdp_year=852", ("economy.district_gdp_year", "852")),
 }
 
@@ -566,10 +568,12 @@ def _in_range_runs(seed: int, n: int, k: int) -> None:
     assert simulated >= n // 2, f"only {simulated} of {n} in-range configs simulated"
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a log of 0 or 0/0 is a silent bad value, not a result
 def test_fuzz_in_range_values_simulate():
     _in_range_runs(seed=11, n=8, k=4)
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_fuzz_in_range_values_simulate_many():
     _in_range_runs(seed=12, n=300, k=6)
