@@ -138,10 +138,11 @@ class EconomyConfig:
     southeast_eco: SectorGrowth = _growth(-0.03, 0.005, 0.02, 0.07)
     gdp_per_capita_by_region: dict[str, float] = _p(
         {"core": 46809.0, "expansion": 46809.0, "new_development": 26056.0, "northeast_eco": 16109.0,
-         "southeast_eco": 15259.0}, 0.0, None,
+         "southeast_eco": 15259.0}, 1.0, None,
         "yuan, 2010: regional GDP (yearbook 2011 t.2-13: main city = 都市发达经济圈 3,490.83 亿, new development = "
         "一小时经济圈 − main city 2,654.49 亿, 渝东北翼 1,347.53, 渝东南翼 432.73) / 2010 census population of the "
-        "region's districts (derived; core and expansion share the main city's figure)")
+        "region's districts (derived; core and expansion share the main city's figure); >= 1, as wages are "
+        "proportional to it and a zero wage has no logarithm")
     district_gdp_year: int = _p(0, 0, 2200, "use this year's district GDP per resident (packaged table: 2020, 31 "
                                 "districts; the others take their region's mean) instead of the regional 2010 "
                                 "figures; 0 = regional figures. Must be <= run.start_year: no information from "

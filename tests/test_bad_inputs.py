@@ -328,6 +328,8 @@ MAGNITUDE_CASES = {
     "mortality slope 0.3 (age draw was NaN)": ("demography.mortality_gompertz_b=0.3", ("demography.mortality_gompertz_b",)),
     "labour share 0 (zero wages, log 0 in the income terms)": ("economy.labour_share=0", ("economy.labour_share", ">= 0.05")),
     "skill premium 0": ("economy.skill_wage_premium=[0.0, 1.0, 1.6]", ("economy.skill_wage_premium", ">= 0.05")),
+    "regional GDP 0 (zero wages there)": ("economy.gdp_per_capita_by_region.southeast_eco=0",
+                                          ("economy.gdp_per_capita_by_region", ">= 1")),
     "district GDP year without data": ("economy.district_gdp_year=852", ("economy.district_gdp_year", "852")),
 }
 
