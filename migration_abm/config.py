@@ -177,8 +177,9 @@ class BehaviourConfig:
     consider_rural: float = _p(0.3, -10, 10, "log-odds added for rural residents")
     consider_overload: float = _p(2.0, 0.0, 50, "log-odds per unit of overload (population / carrying capacity - 1)")
     consider_network: float = _p(4.0, 0.0, 100, "log-odds per unit share of the origin's population already moved")
-    carrying_capacity: dict[str, float] = _p({"northeast_eco": 0.9, "southeast_eco": 0.9}, 0.0, 10.0,
-                                             "assumption: ecological carrying capacity as a share of base-year population")
+    carrying_capacity: dict[str, float] = _p({"northeast_eco": 0.9, "southeast_eco": 0.9}, 0.01, 10.0,
+                                             "assumption: ecological carrying capacity as a share of base-year population "
+                                             "(>= 0.01: the overload term divides by it)")
     beta_income: float = _p(1.6, 0.0, 20, "utility per unit log expected income (wage × job-finding probability)")
     beta_hukou: float = _p(0.6, 0.0, 20, "utility of hukou accessibility (policy openness in [0, 1])")
     beta_school: float = _p(0.6, 0.0, 20, "utility of schooling access for households with children")

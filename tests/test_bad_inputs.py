@@ -11,6 +11,7 @@ import logging
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -330,6 +331,8 @@ MAGNITUDE_CASES = {
     "skill premium 0": ("economy.skill_wage_premium=[0.0, 1.0, 1.6]", ("economy.skill_wage_premium", ">= 0.05")),
     "regional GDP 0 (zero wages there)": ("economy.gdp_per_capita_by_region.southeast_eco=0",
                                           ("economy.gdp_per_capita_by_region", ">= 1")),
+    "carrying capacity 0 (was ZeroDivisionError)": ("behaviour.carrying_capacity.northeast_eco=0",
+                                                    ("behaviour.carrying_capacity", ">= 0.01")),
     "district GDP year without data": ("economy.district_gdp_year=852", ("economy.district_gdp_year", "852")),
 }
 
@@ -515,7 +518,8 @@ def test_fuzz_district_table_reader(tmp_path, seed):
         assert np.isfinite(geo.distance_km).all() and len(geo.region_index) == geo.n
 
 
-def _numeric_fields() -> list[tuple[str, type, float | None, float | None]]:
+def _config_leaves() -> list[tuple[str, Any, Any]]:
+    """Every user-set field of the config (not ``run.*`` or internal ones): (key, type, dataclass field)."""
     import dataclasses
     import typing
 
@@ -527,13 +531,39 @@ def _numeric_fields() -> list[tuple[str, type, float | None, float | None]]:
             tp = hints[f.name]
             if dataclasses.is_dataclass(tp):
                 out += walk(tp, prefix + f.name + ".")
-            elif tp in (int, float) and not f.metadata.get("internal") and (prefix + f.name).split(".")[0] != "run":
-                out.append((prefix + f.name, tp, f.metadata.get("min"), f.metadata.get("max")))
-            elif tp is bool:
-                out.append((prefix + f.name, bool, None, None))
+            elif not f.metadata.get("internal") and (prefix + f.name).split(".")[0] != "run":
+                out.append((prefix + f.name, tp, f))
         return out
 
     return walk(Config)
+
+
+def _numeric_fields() -> list[tuple[str, type, float | None, float | None]]:
+    return [(key, tp, f.metadata.get("min") if tp is not bool else None, f.metadata.get("max") if tp is not bool else None)
+            for key, tp, f in _config_leaves() if tp in (int, float, bool)]
+
+
+def _container_bound_overrides() -> list[str]:
+    """``--set`` items putting one entry of a numeric dict or list field at its lower or upper bound."""
+    import dataclasses
+    import typing
+
+    items = []
+    for key, tp, f in _config_leaves():
+        kind = typing.get_origin(tp)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        values = list(default.values()) if kind is dict else default if kind is list else None
+        if not values or not all(isinstance(v, (int, float)) for v in values):
+            continue
+        for bound in (f.metadata.get("min"), f.metadata.get("max")):
+            if bound is None:
+                continue
+            if kind is dict:
+                items += [f"{key}.{k}={float(bound)!r}" for k in default]
+            else:
+                items += [f"{key}=[{', '.join(repr(float(bound) if j == i else float(v)) for j, v in enumerate(values))}]"
+                          for i in range(len(values))]
+    return items
 
 
 def _in_range_runs(seed: int, n: int, k: int) -> None:
@@ -571,6 +601,25 @@ def _in_range_runs(seed: int, n: int, k: int) -> None:
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # a log of 0 or 0/0 is a silent bad value, not a result
+def test_every_bound_of_region_and_list_fields_simulates_or_is_refused():
+    """Each entry of a numeric dict or list field (regional shares, capacities, premiums) at each bound of
+    its range: refused in one line at set-up, or simulated to finite populations without a numpy warning."""
+    from migration_abm.config import load_config
+    from migration_abm.model import simulate
+
+    items = _container_bound_overrides()
+    assert any(i.startswith("behaviour.carrying_capacity.") for i in items) and any("[" in i for i in items)
+    for item in items:
+        cfg = load_config(BASE, ["run.households_per_agent=2000", "run.end_year=2022", item])
+        try:
+            res = simulate(cfg, 1, progress=False)
+        except InputError as e:
+            assert "\n" not in str(e) and e.field, item
+            continue
+        assert np.isfinite(res.arrays["population"]).all(), item
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_fuzz_in_range_values_simulate():
     _in_range_runs(seed=11, n=8, k=4)
 
