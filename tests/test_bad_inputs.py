@@ -566,18 +566,34 @@ def _container_bound_overrides() -> list[str]:
     return items
 
 
+def _simulates_or_is_refused(sets: list[str]) -> bool:
+    """A short run of BASE with ``sets``: True if it simulates to finite populations, False if the config or
+    the set-up refuses it in one line (anything else fails the calling test)."""
+    from migration_abm.config import load_config
+    from migration_abm.model import simulate
+
+    try:
+        cfg = load_config(BASE, ["run.households_per_agent=2000", "run.end_year=2022", *sets])
+    except InputError:
+        return False
+    try:
+        res = simulate(cfg, 1, progress=False)
+    except InputError as e:
+        assert "\n" not in str(e) and e.field, sets
+        return False
+    assert np.isfinite(res.arrays["population"]).all(), sets
+    return True
+
+
 def _in_range_runs(seed: int, n: int, k: int) -> None:
     """``n`` short runs, each with ``k`` fields set to a bound or a uniform draw inside their range: every
     one either is refused as a one-line ConfigError (by the config, or at set-up where only the combination
     can be checked, e.g. a Makeham term above the observed death rate) or simulates without an exception;
     most simulate."""
-    from migration_abm.config import load_config
-    from migration_abm.model import simulate
-
     rng, fields = random.Random(seed), _numeric_fields()
     simulated = 0
     for _ in range(n):
-        sets = ["run.households_per_agent=2000", "run.end_year=2022"]
+        sets = []
         for key, tp, lo, hi in rng.sample(fields, k):
             if tp is bool:
                 sets.append(f"{key}={rng.choice(['true', 'false'])}")
@@ -586,37 +602,19 @@ def _in_range_runs(seed: int, n: int, k: int) -> None:
             hi2 = max(lo2 * 10, 1e4) if hi is None else hi
             v = rng.choice([lo2, hi2, rng.uniform(lo2, hi2)])
             sets.append(f"{key}={int(round(v)) if tp is int else float(v)!r}")
-        try:
-            cfg = load_config(BASE, sets)
-        except InputError:
-            continue
-        try:
-            res = simulate(cfg, 1, progress=False)
-        except InputError as e:
-            assert "\n" not in str(e) and e.field, sets
-            continue
-        assert np.isfinite(res.arrays["population"]).all(), sets
-        simulated += 1
+        simulated += _simulates_or_is_refused(sets)
     assert simulated >= n // 2, f"only {simulated} of {n} in-range configs simulated"
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # a log of 0 or 0/0 is a silent bad value, not a result
 def test_every_bound_of_region_and_list_fields_simulates_or_is_refused():
     """Each entry of a numeric dict or list field (regional shares, capacities, premiums) at each bound of
-    its range: refused in one line at set-up, or simulated to finite populations without a numpy warning."""
-    from migration_abm.config import load_config
-    from migration_abm.model import simulate
-
+    its range: refused in one line (by the config or at set-up), or simulated to finite populations without
+    a numpy warning."""
     items = _container_bound_overrides()
     assert any(i.startswith("behaviour.carrying_capacity.") for i in items) and any("[" in i for i in items)
     for item in items:
-        cfg = load_config(BASE, ["run.households_per_agent=2000", "run.end_year=2022", item])
-        try:
-            res = simulate(cfg, 1, progress=False)
-        except InputError as e:
-            assert "\n" not in str(e) and e.field, item
-            continue
-        assert np.isfinite(res.arrays["population"]).all(), item
+        _simulates_or_is_refused([item])
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
